@@ -1,0 +1,256 @@
+"""Language-model corpora: genome FASTA streamed to token arrays on disk.
+
+A corpus directory holds, per split (train, valid):
+  {split}.npy        all tokens of the split, concatenated (memory-mappable)
+  {split}.lens.npy   lengths of the documents the tokens are made of
+  meta.json          tokenization, sources, counts
+Documents are the runs of unambiguous k-mers inside one region: genomes are
+cut into regions of `region_bp` bases, each region goes wholly to train or to
+validation (so no sequence leaks across), and every k-mer holding an N or
+other ambiguity code ends a document. Runs shorter than `min_doc_tokens` are
+dropped, which removes N-heavy stretches as the paper does.
+Memory stays bounded by the region and read-block sizes, whatever the genome.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from .fasta import is_gzip
+from .kmers import INVALID_CODE, UNK_ID, KmerTokenizer, encode_bases, kmer_ids
+from .logs import progress
+
+logger = logging.getLogger(__name__)
+
+READ_BLOCK = 8 << 20
+SPLITS = ("train", "valid")
+
+
+def open_binary(path: Path) -> tuple[BinaryIO, BinaryIO]:
+    """Open a plain or gzip file for reading; returns (stream, raw file) for progress."""
+    raw = open(path, "rb")
+    return (gzip.GzipFile(fileobj=raw) if is_gzip(path) else raw), raw
+
+
+def iter_sequence_blocks(path: Path, block_bytes: int = READ_BLOCK) -> Iterator[tuple[str, bytes]]:
+    """Stream a FASTA file as (record name, sequence bytes) pieces of bounded size.
+
+    Pieces of one record come in order; line breaks are removed. Memory does
+    not grow with record or file size.
+    """
+    stream, raw = open_binary(path)
+    name, carry = None, b""
+    with raw, progress(total=os.path.getsize(path), unit="B", unit_scale=True,
+                       desc=f"reading {Path(path).name}") as bar:
+        while True:
+            block = stream.read(block_bytes)
+            bar.update(raw.tell() - bar.n)
+            if not block and not carry:
+                break
+            text = carry + block
+            cut = text.rfind(b"\n") + 1 if block else len(text)
+            if cut == 0:  # no full line yet (a very long header line)
+                carry = text
+                continue
+            text, carry = text[:cut], text[cut:]
+            for name, piece in _split_records(text, name, path):
+                yield name, piece
+    if name is None:
+        raise ValueError(f"{path}: no FASTA record found (expected a line starting with '>')")
+
+
+def _split_records(text: bytes, name: str | None, path: Path) -> Iterator[tuple[str, bytes]]:
+    pos = 0
+    while True:
+        h = text.find(b">", pos)
+        body = text[pos:] if h < 0 else text[pos:h]
+        seq = body.translate(None, b"\r\n \t")
+        if seq:
+            if name is None:
+                raise ValueError(f"{path}: sequence data before the first '>' header line")
+            yield name, seq
+        if h < 0:
+            return
+        if h > 0 and text[h - 1 : h] != b"\n":
+            raise ValueError(f"{path}: '>' inside a sequence line of record {name!r}")
+        end = text.find(b"\n", h)
+        header = text[h + 1 : end].decode("ascii", errors="replace").strip()
+        if not header:
+            raise ValueError(f"{path}: empty FASTA header after record {name!r}")
+        name = header.split()[0]
+        yield name, b""  # announces the record even if it turns out empty
+        pos = end + 1
+
+
+@dataclass
+class _SplitWriter:
+    """Appends token documents of one split to a raw file, then writes the .npy."""
+
+    directory: Path
+    split: str
+    dtype: np.dtype
+    lens: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.raw_path = self.directory / f".{self.split}.tokens.tmp"
+        self.raw = open(self.raw_path, "wb")
+
+    def add(self, doc: np.ndarray) -> None:
+        self.raw.write(doc.astype(self.dtype, copy=False).tobytes())
+        self.lens.append(len(doc))
+
+    def finish(self) -> int:
+        """Write {split}.npy: the npy header, then the raw tokens streamed after it
+        (read/write in blocks, so resident memory stays small whatever the size)."""
+        self.raw.close()
+        total = int(sum(self.lens))
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                  "shape": (total,)}
+        with open(self.directory / f"{self.split}.npy", "wb") as out, open(self.raw_path, "rb") as src:
+            np.lib.format.write_array_header_1_0(out, header)
+            shutil.copyfileobj(src, out, READ_BLOCK)
+        self.raw_path.unlink()
+        np.save(self.directory / f"{self.split}.lens.npy", np.asarray(self.lens, dtype=np.int64))
+        return total
+
+
+def reverse_complement_codes(codes: np.ndarray) -> np.ndarray:
+    """Reverse complement of base codes: A<->T, C<->G; ambiguity codes stay ambiguous."""
+    rc = codes[::-1].copy()
+    valid = rc < INVALID_CODE
+    rc[valid] = 3 - rc[valid]
+    return rc
+
+
+def _documents(ids: np.ndarray, min_tokens: int) -> Iterator[np.ndarray]:
+    """Runs of ids between UNK tokens, at least `min_tokens` long."""
+    breaks = np.flatnonzero(ids == UNK_ID)
+    starts = np.concatenate(([0], breaks + 1))
+    ends = np.concatenate((breaks, [len(ids)]))
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        if e - s >= min_tokens:
+            yield ids[s:e]
+
+
+def build_corpus(fastas: list[Path], out_dir: Path, tokenizer: KmerTokenizer,
+                 valid_fraction: float = 0.1, region_bp: int = 100_000,
+                 min_doc_tokens: int = 64, seed: int = 0, max_bases: int | None = None,
+                 both_strands: bool = False) -> dict:
+    """Tokenize genome FASTA files into a corpus directory (see module docstring).
+
+    `max_bases` keeps only the first bases of each file (quick runs and tests).
+    `both_strands` adds each region's reverse complement to the same split, so
+    the LM reads every gene in its sense orientation too.
+    """
+    if not 0 < valid_fraction < 1:
+        raise ValueError(f"valid_fraction={valid_fraction} must lie strictly between 0 and 1")
+    out_dir = Path(out_dir)
+    tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir(parents=True)
+    writers = {s: _SplitWriter(tmp_dir, s, tokenizer.dtype) for s in SPLITS}
+    # Every `period`-th region goes to validation, from a seeded offset: an even,
+    # reproducible spread of held-out regions along each genome.
+    period = max(2, round(1 / valid_fraction))
+    offset = int(np.random.default_rng(seed).integers(period))
+    stats = {"regions": {s: 0 for s in SPLITS}, "bases": 0, "sources": []}
+    region_index = 0
+
+    def flush(codes: list[np.ndarray]) -> None:
+        nonlocal region_index
+        seq = np.concatenate(codes) if len(codes) > 1 else codes[0]
+        split = "valid" if (region_index + offset) % period == 0 else "train"
+        region_index += 1
+        stats["regions"][split] += 1
+        strands = (seq, reverse_complement_codes(seq)) if both_strands else (seq,)
+        for strand in strands:
+            if len(strand) >= tokenizer.k:
+                for doc in _documents(kmer_ids(strand, tokenizer.k, tokenizer.stride), min_doc_tokens):
+                    writers[split].add(doc)
+
+    for fasta in fastas:
+        source = {"path": str(fasta), "records": 0, "bases": 0}
+        current, codes, filled = None, [], 0
+        for name, piece in iter_sequence_blocks(fasta):
+            if name != current:
+                if codes:
+                    flush(codes)
+                current, codes, filled = name, [], 0
+                source["records"] += 1
+            if max_bases is not None:
+                piece = piece[: max(0, max_bases - source["bases"])]
+            source["bases"] += len(piece)
+            base_codes = encode_bases(piece, f"{fasta}: record {name}")
+            while len(base_codes):
+                take = min(region_bp - filled, len(base_codes))
+                codes.append(base_codes[:take])
+                filled += take
+                base_codes = base_codes[take:]
+                if filled == region_bp:
+                    flush(codes)
+                    codes, filled = [], 0
+        if codes:
+            flush(codes)
+        stats["bases"] += source["bases"]
+        stats["sources"].append(source)
+        logger.info("%s: %d records, %.2f Mbp", fasta, source["records"], source["bases"] / 1e6)
+
+    meta = {
+        "tokenizer": tokenizer.to_dict(),
+        "valid_fraction": valid_fraction, "region_bp": region_bp,
+        "min_doc_tokens": min_doc_tokens, "seed": seed, "max_bases": max_bases,
+        "both_strands": both_strands, **stats,
+    }
+    for s in SPLITS:
+        meta[f"{s}_tokens"] = writers[s].finish()
+        meta[f"{s}_documents"] = len(writers[s].lens)
+    if meta["train_tokens"] == 0 or meta["valid_tokens"] == 0:
+        shutil.rmtree(tmp_dir)
+        raise ValueError(
+            f"corpus from {[str(f) for f in fastas]} has {meta['train_tokens']} training and "
+            f"{meta['valid_tokens']} validation tokens; expected both > 0 (genome too short for "
+            f"region_bp={region_bp} and valid_fraction={valid_fraction}, or mostly N)")
+    (tmp_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp_dir, out_dir)
+    logger.info("corpus %s: %d train / %d valid tokens in %d / %d documents", out_dir,
+                meta["train_tokens"], meta["valid_tokens"], meta["train_documents"],
+                meta["valid_documents"])
+    return meta
+
+
+@dataclass
+class Corpus:
+    """A corpus directory opened read-only, its token arrays memory-mapped."""
+
+    path: Path
+    meta: dict
+
+    @classmethod
+    def open(cls, path: Path) -> "Corpus":
+        path = Path(path)
+        meta_file = path / "meta.json"
+        if not meta_file.exists():
+            raise FileNotFoundError(f"{path}: not a corpus directory (no meta.json); build it with "
+                                    "`genomic-ulmfit corpus`")
+        return cls(path, json.loads(meta_file.read_text()))
+
+    @property
+    def tokenizer(self) -> KmerTokenizer:
+        return KmerTokenizer.from_dict(self.meta["tokenizer"])
+
+    def documents(self, split: str) -> list[np.ndarray]:
+        """Memory-mapped views of the split's documents (no tokens are read yet)."""
+        # copy-on-write: torch wants writable arrays; nothing is ever written back
+        tokens = np.load(self.path / f"{split}.npy", mmap_mode="c")
+        lens = np.load(self.path / f"{split}.lens.npy")
+        bounds = np.concatenate(([0], np.cumsum(lens)))
+        return [tokens[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]

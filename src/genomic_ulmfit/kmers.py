@@ -1,0 +1,147 @@
+"""k-mer tokenization and numericalization of DNA (methods-long-form section 1).
+
+A sequence of length L tokenized with k-mer length k and stride s gives
+floor((L - k) / s) + 1 tokens: the k-mers starting at 0, s, 2s, ... that fit
+whole. The vocabulary depends on k alone, so a model pretrained with k
+transfers to any dataset tokenized with the same k without remapping:
+
+    id 0      xxunk  (a k-mer holding N or another IUPAC ambiguity code)
+    id 1      xxpad  (padding; fastai's default pad id)
+    id 2 + i  the i-th k-mer in lexicographic ACGT order
+
+Everything is vectorized with numpy and returns compact integer arrays.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+UNK, PAD = "xxunk", "xxpad"
+SPECIAL_TOKENS = (UNK, PAD)
+UNK_ID, PAD_ID = 0, 1
+N_SPECIAL = len(SPECIAL_TOKENS)
+MAX_K = 8
+
+BASES = "ACGT"
+INVALID_CODE = 4  # N and the other IUPAC ambiguity codes
+_IUPAC_AMBIGUOUS = "NRYSWKMBDHV"
+_NOT_IUPAC = 255
+
+
+def _base_lookup() -> np.ndarray:
+    """Byte -> base code: ACGT (either case, U as T) -> 0..3, IUPAC codes -> 4, else 255."""
+    table = np.full(256, _NOT_IUPAC, dtype=np.uint8)
+    for code, bases in enumerate((b"Aa", b"Cc", b"Gg", b"TtUu")):
+        for b in bases:
+            table[b] = code
+    for b in (_IUPAC_AMBIGUOUS + _IUPAC_AMBIGUOUS.lower() + "-").encode():
+        table[b] = INVALID_CODE
+    return table
+
+
+BASE_LOOKUP = _base_lookup()
+
+
+class SequenceError(ValueError):
+    """A sequence that cannot be tokenized; the message names the record."""
+
+
+def encode_bases(seq: str | bytes | np.ndarray, name: str = "sequence") -> np.ndarray:
+    """Map a DNA sequence to base codes (uint8, 0..3 for ACGT, 4 for ambiguity codes).
+
+    Raises SequenceError naming `name` and the first offending character if the
+    sequence holds a character that is not an IUPAC nucleotide code.
+    """
+    if isinstance(seq, str):
+        seq = seq.encode("ascii", errors="replace")
+    raw = np.frombuffer(seq, dtype=np.uint8) if isinstance(seq, (bytes, bytearray)) else seq
+    codes = BASE_LOOKUP[raw]
+    bad = np.flatnonzero(codes == _NOT_IUPAC)
+    if bad.size:
+        pos = int(bad[0])
+        char = chr(raw[pos]) if raw[pos] < 128 else f"byte 0x{raw[pos]:02x}"
+        raise SequenceError(
+            f"{name}: character {char!r} at position {pos + 1} is not an IUPAC nucleotide code "
+            f"(expected A, C, G, T/U or one of {_IUPAC_AMBIGUOUS}, any case)"
+        )
+    return codes
+
+
+def n_tokens(length: int, k: int, stride: int) -> int:
+    """Number of whole k-mers in a sequence of `length` bases."""
+    return 0 if length < k else (length - k) // stride + 1
+
+
+def kmer_ids(codes: np.ndarray, k: int, stride: int) -> np.ndarray:
+    """Token ids of the k-mers of base `codes` (from encode_bases), in the vocabulary of k."""
+    n = n_tokens(len(codes), k, stride)
+    span = (n - 1) * stride + 1
+    index = np.zeros(n, dtype=np.int64)
+    invalid = np.zeros(n, dtype=bool)
+    for j in range(k):  # k strided passes: index = index * 4 + base at offset j
+        window = codes[j : j + span : stride]
+        index = index * 4 + (window & 3)
+        invalid |= window == INVALID_CODE
+    ids = index + N_SPECIAL
+    ids[invalid] = UNK_ID
+    return ids.astype(token_dtype(k), copy=False)
+
+
+def token_dtype(k: int) -> np.dtype:
+    """Smallest unsigned dtype that holds every id of the vocabulary of k."""
+    return np.dtype(np.uint16) if 4**k + N_SPECIAL <= 2**16 else np.dtype(np.uint32)
+
+
+@dataclass(frozen=True)
+class KmerTokenizer:
+    """k-mer tokenizer with a vocabulary fixed by k (see the module docstring)."""
+
+    k: int
+    stride: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= MAX_K:
+            raise ValueError(f"k-mer length k={self.k} is outside 1..{MAX_K}")
+        if not 1 <= self.stride <= self.k:
+            raise ValueError(f"stride={self.stride} is outside 1..k (k={self.k})")
+
+    @property
+    def vocab_size(self) -> int:
+        return 4**self.k + N_SPECIAL
+
+    @cached_property
+    def vocab(self) -> list[str]:
+        kmers = ("".join(p) for p in itertools.product(BASES, repeat=self.k))
+        return [*SPECIAL_TOKENS, *kmers]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return token_dtype(self.k)
+
+    def encode(self, seq: str | bytes, name: str = "sequence") -> np.ndarray:
+        """Token ids of one sequence; a sequence shorter than k is an error."""
+        codes = encode_bases(seq, name)
+        if len(codes) < self.k:
+            what = "is empty" if len(codes) == 0 else f"has {len(codes)} bases"
+            raise SequenceError(f"{name}: sequence {what}, fewer than k={self.k}; no k-mer fits")
+        return kmer_ids(codes, self.k, self.stride)
+
+    def decode(self, ids: np.ndarray) -> list[str]:
+        """Token strings of `ids` (for display and tests, never on a hot path)."""
+        vocab = self.vocab
+        return [vocab[i] for i in np.asarray(ids).tolist()]
+
+    def tokenize(self, seq: str) -> list[str]:
+        """The k-mer strings of a sequence, as the seed writes them."""
+        return self.decode(self.encode(seq))
+
+    def to_dict(self) -> dict:
+        return {"k": self.k, "stride": self.stride, "vocab_size": self.vocab_size,
+                "special_tokens": list(SPECIAL_TOKENS), "order": "lexicographic ACGT after specials"}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "KmerTokenizer":
+        return cls(k=int(d["k"]), stride=int(d["stride"]))
