@@ -1,0 +1,317 @@
+"""Command line: one subcommand per stage; the workflow's rules call these.
+
+    genomic-ulmfit fetch       download a file, verify its sha256, write atomically
+    genomic-ulmfit ecoli-dataset  the paper's E. coli promoter set, homology-aware split
+    genomic-ulmfit tokenize    genome FASTA(s) -> LM corpus (token arrays on disk)
+    genomic-ulmfit lr-find     LR range test of a language model or classifier
+    genomic-ulmfit pretrain    general-domain language model
+    genomic-ulmfit finetune    the LM fine-tuned on a task's train/valid sequences
+    genomic-ulmfit classify    classifier by gradual unfreezing (or naive, from scratch)
+    genomic-ulmfit evaluate    predictions and metrics on a labelled split
+    genomic-ulmfit table       results table (CSV + Markdown) beside the paper's values
+    genomic-ulmfit plot        figures: training curves, schedule, confusion, ROC/PR, ...
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+logger = logging.getLogger("genomic_ulmfit")
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",")]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",")]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log", type=Path, help="also write the log to this file")
+    p.add_argument("--log-level", default="INFO")
+
+
+def _training(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="cpu", help="model preset: paper, cpu or tiny")
+    p.add_argument("--model", default="{}", help="JSON object of model settings overriding the preset")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    p.add_argument("--history", type=Path, help="per-epoch losses and metrics (CSV)")
+    p.add_argument("--schedule", type=Path, help="per-iteration lr, momentum and loss (CSV)")
+    p.add_argument("--summary", type=Path, help="training summary (JSON)")
+    _common(p)
+
+
+def _cycle(p: argparse.ArgumentParser, epochs: int, lr: float) -> None:
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--lr", type=float, default=lr, help="peak learning rate of the one-cycle")
+    p.add_argument("--pct-start", type=float, default=0.3)
+    p.add_argument("--div", type=float, default=25.0)
+    p.add_argument("--div-final", type=float, default=1e5)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genomic-ulmfit", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("fetch", help="download and verify one file")
+    p.add_argument("--url", required=True)
+    p.add_argument("--sha256", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--mirror", default=None, help="base URL or directory that replaces the source")
+    p.add_argument("--mirror-path", default=None, help="the file's path inside the mirror")
+    _common(p)
+
+    p = sub.add_parser("ecoli-dataset", add_help=False,
+                       help="the paper's E. coli promoter set (see its own --help)")
+
+    p = sub.add_parser("tokenize", help="genome FASTA(s) -> LM corpus directory")
+    p.add_argument("fasta", type=Path, nargs="+")
+    p.add_argument("--out", type=Path, required=True, help="corpus directory")
+    p.add_argument("--k", type=int, required=True)
+    p.add_argument("--stride", type=int, required=True)
+    p.add_argument("--valid-fraction", type=float, default=0.1)
+    p.add_argument("--region-bp", type=int, default=100_000)
+    p.add_argument("--min-doc-tokens", type=int, default=64)
+    p.add_argument("--max-bases", type=int, default=None, help="use only the first N bases")
+    p.add_argument("--both-strands", action="store_true",
+                   help="add every region's reverse complement (to the same split)")
+    p.add_argument("--seed", type=int, default=0)
+    _common(p)
+
+    p = sub.add_parser("pretrain", help="general-domain language model")
+    p.add_argument("--corpus", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    _cycle(p, epochs=4, lr=5e-3)
+    _training(p)
+
+    p = sub.add_parser("finetune", help="fine-tune an LM on a task's train/valid sequences")
+    p.add_argument("--lm", type=Path, required=True)
+    p.add_argument("--dataset", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    _cycle(p, epochs=3, lr=5e-3)
+    _training(p)
+
+    p = sub.add_parser("classify", help="train a classifier (gradual unfreezing, or naive)")
+    p.add_argument("--dataset", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--encoder", type=Path, help="LM checkpoint whose embedding+encoder to start "
+                   "from; without it, the naive classifier from scratch")
+    p.add_argument("--k", type=int, help="k-mer length (naive classifier; else the LM's)")
+    p.add_argument("--stride", type=int, help="stride (naive classifier; else the LM's)")
+    p.add_argument("--stage-epochs", type=_ints, default=[2, 2, 2, 4],
+                   help="epochs per stage, comma-separated (four stages when unfreezing)")
+    p.add_argument("--stage-lrs", type=_floats, default=[2e-2, 1e-2, 5e-3, 2e-3],
+                   help="peak learning rate per stage, comma-separated")
+    p.add_argument("--pct-start", type=float, default=0.3)
+    p.add_argument("--train-size", type=int, default=None,
+                   help="train on a label-stratified random subset of this many sequences")
+    p.add_argument("--drop-mult", type=float, default=None,
+                   help="classifier dropout multiplier (overrides the model's clas_drop_mult)")
+    _training(p)
+
+    p = sub.add_parser("evaluate", help="predictions and metrics on a labelled split")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--dataset", type=Path, required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--positive", default=None, help="positive class of a binary task")
+    p.add_argument("--predictions", type=Path, required=True, help="output CSV")
+    p.add_argument("--metrics", type=Path, required=True, help="output JSON")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0)
+    _common(p)
+
+    p = sub.add_parser("lr-find", help="LR range test of a language model on a corpus")
+    p.add_argument("--corpus", type=Path, required=True)
+    p.add_argument("--csv", type=Path, required=True)
+    p.add_argument("--plot", type=Path)
+    p.add_argument("--suggestion", type=Path, help="JSON of the suggested learning rates")
+    p.add_argument("--num-it", type=int, default=100)
+    _training(p)
+
+    p = sub.add_parser("table", help="results table beside the paper's values")
+    p.add_argument("--spec", required=True, help='JSON: {"title", "metrics": [...], "rows": '
+                   '[{"label", "metrics_files": [...], "paper": {...}}]}')
+    p.add_argument("--csv", type=Path, required=True)
+    p.add_argument("--md", type=Path, required=True)
+    _common(p)
+
+    p = sub.add_parser("plot", help="one figure")
+    p.add_argument("kind", choices=sorted(PLOTS))
+    p.add_argument("inputs", nargs="+", help="input file(s); LABEL=PATH for roc-pr and lm-prior")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--title", default="")
+    p.add_argument("--positive", default=None, help="roc-pr: the positive class")
+    p.add_argument("--metrics", default="accuracy,precision,recall,mcc", help="vs-paper: metrics")
+    _common(p)
+    return parser
+
+
+def _labelled(inputs: list[str]) -> dict[str, Path]:
+    pairs = [i.split("=", 1) for i in inputs]
+    if any(len(p) != 2 for p in pairs):
+        raise ValueError(f"expected LABEL=PATH inputs, got {inputs}")
+    return {label: Path(path) for label, path in pairs}
+
+
+def _plot(args) -> None:
+    import pandas as pd
+    from . import plots
+    a, out, title = args.inputs, args.out, args.title
+    if args.kind == "training":
+        plots.plot_training_curves(Path(a[0]), out, title)
+    elif args.kind == "schedule":
+        plots.plot_schedule(Path(a[0]), out, title)
+    elif args.kind == "confusion":
+        plots.plot_confusion(Path(a[0]), out, title)
+    elif args.kind == "roc-pr":
+        plots.plot_roc_pr(_labelled(a), args.positive, out, title)
+    elif args.kind == "vs-paper":
+        plots.plot_metrics_vs_paper(pd.read_csv(a[0]), args.metrics.split(","), out, title)
+    elif args.kind == "lm-prior":
+        plots.plot_lm_vs_prior(_labelled(a), out, title)
+
+
+PLOTS = ("training", "schedule", "confusion", "roc-pr", "vs-paper", "lm-prior")
+
+
+def _config(args):
+    from .models import get_preset
+    return get_preset(args.preset, **json.loads(args.model))
+
+
+def _device(args):
+    import torch
+    from .train import pick_device
+    if getattr(args, "threads", 0):
+        torch.set_num_threads(args.threads)
+    return pick_device(args.device)
+
+
+def _cycle_of(args):
+    from .train import OneCycle
+    return OneCycle(args.epochs, args.lr, pct_start=args.pct_start, div=args.div,
+                    div_final=args.div_final)
+
+
+def _write_json(path: Path | None, obj) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def run(args: argparse.Namespace) -> None:
+    cmd = args.command
+    if cmd == "fetch":
+        from .sources import fetch
+        fetch(args.url, args.out, args.sha256, mirror=args.mirror, mirror_path=args.mirror_path)
+    elif cmd == "tokenize":
+        from .corpus import build_corpus
+        from .kmers import KmerTokenizer
+        build_corpus(args.fasta, args.out, KmerTokenizer(args.k, args.stride),
+                     valid_fraction=args.valid_fraction, region_bp=args.region_bp,
+                     min_doc_tokens=args.min_doc_tokens, seed=args.seed,
+                     max_bases=args.max_bases, both_strands=args.both_strands)
+    elif cmd == "pretrain":
+        from .corpus import Corpus
+        from .train import pretrain_lm
+        summary = pretrain_lm(Corpus.open(args.corpus), _config(args), _cycle_of(args), args.out,
+                              seed=args.seed, device=_device(args), history_csv=args.history,
+                              schedule_csv=args.schedule)
+        _write_json(args.summary, summary)
+    elif cmd == "finetune":
+        from .data import read_dataset
+        from .train import finetune_lm
+        summary = finetune_lm(args.lm, read_dataset(args.dataset), _cycle_of(args), args.out,
+                              seed=args.seed, device=_device(args), dataset_name=str(args.dataset),
+                              history_csv=args.history, schedule_csv=args.schedule,
+                              config=_config(args))
+        _write_json(args.summary, summary)
+    elif cmd == "classify":
+        _classify(args)
+    elif cmd == "evaluate":
+        _evaluate(args)
+    elif cmd == "table":
+        from .report import write_table
+        spec = json.loads(args.spec)
+        write_table(spec["rows"], spec["metrics"], spec["title"], args.csv, args.md)
+    elif cmd == "plot":
+        _plot(args)
+    elif cmd == "lr-find":
+        from .corpus import Corpus
+        from .train import lm_learner_for, lr_find
+        from fastai.torch_core import set_seed
+        set_seed(args.seed, reproducible=True)
+        learn = lm_learner_for(Corpus.open(args.corpus), _config(args), _device(args))
+        lr_find(learn, args.csv, args.plot, args.suggestion, num_it=args.num_it)
+
+
+def _classify(args) -> None:
+    from .checkpoint import checkpoint_tokenizer, load_checkpoint
+    from .data import read_dataset
+    from .kmers import KmerTokenizer
+    from .train import OneCycle, train_classifier
+    if len(args.stage_epochs) != len(args.stage_lrs):
+        raise SystemExit(f"--stage-epochs has {len(args.stage_epochs)} values but --stage-lrs "
+                         f"has {len(args.stage_lrs)}; give one learning rate per stage")
+    if args.encoder:
+        tok = checkpoint_tokenizer(load_checkpoint(args.encoder, "language_model")[0])
+    elif args.k and args.stride:
+        tok = KmerTokenizer(args.k, args.stride)
+    else:
+        raise SystemExit("classify: give --encoder (an LM checkpoint) or, for the naive "
+                         "classifier, --k and --stride")
+    stages = [OneCycle(e, lr, pct_start=args.pct_start)
+              for e, lr in zip(args.stage_epochs, args.stage_lrs)]
+    config = _config(args)
+    if args.drop_mult is not None:
+        config = replace(config, clas_drop_mult=args.drop_mult)
+    summary = train_classifier(read_dataset(args.dataset), tok, config, stages, args.out,
+                               encoder_from=args.encoder, seed=args.seed, device=_device(args),
+                               train_size=args.train_size,
+                               dataset_name=str(args.dataset), history_csv=args.history,
+                               schedule_csv=args.schedule)
+    _write_json(args.summary, summary)
+
+
+def _evaluate(args) -> None:
+    from .checkpoint import load_checkpoint
+    from .data import read_dataset
+    from .metrics import evaluate_predictions
+    from .train import predict
+    meta, _ = load_checkpoint(args.model, "classifier")
+    pred = predict(args.model, read_dataset(args.dataset), args.split, device=_device(args),
+                   dataset_name=str(args.dataset))
+    args.predictions.parent.mkdir(parents=True, exist_ok=True)
+    pred.to_csv(args.predictions, index=False)
+    metrics = evaluate_predictions(pred, meta["classes"], args.positive)
+    metrics.update({"model": str(args.model), "dataset": str(args.dataset), "split": args.split})
+    _write_json(args.metrics, metrics)
+    logger.info("%s on %s/%s: %s", args.model, args.dataset, args.split,
+                {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)})
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ecoli-dataset"]:
+        from .datasets.ecoli import ecoli_dataset_main
+        return ecoli_dataset_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    from .logs import setup_logging
+    setup_logging(args.log_level, args.log)
+    try:
+        run(args)
+    except (ValueError, FileNotFoundError) as e:  # bad input: a clear message, no traceback
+        logger.error("%s", e)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Workflow configuration: JSON-schema validation with messages that name the
+key and the allowed values, defaults filled in, and cross-references checked."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the key."""
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = _key(error.absolute_path)
+    schema = error.schema
+    if error.validator == "additionalProperties" and isinstance(schema.get("properties"), dict):
+        extra = sorted(set(error.instance) - set(schema["properties"]))
+        return (f"config key {where}: unknown key(s) {extra}; allowed: "
+                f"{sorted(schema['properties'])}")
+    if error.validator == "required":
+        return f"config key {where}: {error.message}; required keys: {schema['required']}"
+    if error.validator == "enum":
+        return f"config key {where}: {error.instance!r} is not allowed; allowed values: {schema['enum']}"
+    return f"config key {where}: {error.message}"
+
+
+def _fill_defaults(instance, schema: dict) -> None:
+    """Set the schema's defaults of absent keys, recursively."""
+    if not isinstance(instance, dict):
+        return
+    for name, sub in schema.get("properties", {}).items():
+        if name not in instance and "default" in sub:
+            instance[name] = sub["default"]
+        if name in instance:
+            _fill_defaults(instance[name], sub)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for name in set(instance) - set(schema.get("properties", {})):
+            _fill_defaults(instance[name], extra)
+
+
+def validate_config(config: dict, schema_path: Path, sources: dict | None = None) -> dict:
+    """Validate against the schema, fill defaults, check cross-references."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
+    _fill_defaults(config, schema)
+    _check_references(config, sources or {})
+    return config
+
+
+def _check_references(config: dict, sources: dict) -> None:
+    problems = []
+
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            problems.append(msg)
+
+    names = sorted(sources)
+    for name, task in config["tasks"].items():
+        for role, src in task["inputs"].items():
+            need(not sources or src in sources,
+                 f"config key tasks.{name}.inputs.{role}: unknown source {src!r}; allowed: {names}")
+    for name, corpus in config.get("corpora", {}).items():
+        for src in corpus["genomes"]:
+            need(not sources or src in sources,
+                 f"config key corpora.{name}.genomes: unknown source {src!r}; allowed: {names}")
+    for name, exp in config["experiments"].items():
+        where = f"config key experiments.{name}"
+        need(exp["task"] in config["tasks"],
+             f"{where}.task: {exp['task']!r} is not a task; allowed: {sorted(config['tasks'])}")
+        need(exp["stride"] <= exp["k"], f"{where}.stride: {exp['stride']} exceeds k={exp['k']}")
+        pre = exp.get("pretrain")
+        need(pre is None or pre in config.get("corpora", {}),
+             f"{where}.pretrain: {pre!r} is not a corpus; allowed: {sorted(config.get('corpora', {}))}")
+        need(not exp.get("finetune") or pre is not None,
+             f"{where}.finetune: fine-tuning needs a pretrained LM (set pretrain)")
+    for kind in ("classifier", "naive"):
+        st = config["training"][kind]
+        need(len(st["stage_epochs"]) == len(st["stage_lrs"]),
+             f"config key training.{kind}: stage_epochs and stage_lrs differ in length")
+    for name, table in config["tables"].items():
+        for i, row in enumerate(table["rows"]):
+            need(row["experiment"] in config["experiments"],
+                 f"config key tables.{name}.rows.{i}.experiment: {row['experiment']!r} is not an "
+                 f"experiment; allowed: {sorted(config['experiments'])}")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def load_sources(path: Path) -> dict:
+    sources = yaml.safe_load(Path(path).read_text())
+    for name, src in sources.items():
+        missing = [k for k in ("url", "sha256", "mirror_path") if k not in src]
+        if missing:
+            raise ConfigError(f"{path}: source {name!r} lacks {missing}")
+    return sources

@@ -1,0 +1,70 @@
+"""Config validation: wrong or missing keys stop with the key and allowed values."""
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from genomic_ulmfit.config import ConfigError, load_sources, validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture
+def config():
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+@pytest.fixture
+def sources():
+    return load_sources(REPO / "resources" / "sources.yaml")
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml"])
+def test_shipped_configs_are_valid(name, sources):
+    cfg = yaml.safe_load((REPO / "config" / name).read_text())
+    validate_config(cfg, SCHEMA, sources)
+    assert cfg["training"]["lr_find"] in (True, False)  # defaults are filled in
+
+
+def test_unknown_preset_names_the_allowed_values(config, sources):
+    config["model"]["preset"] = "huge"
+    with pytest.raises(ConfigError, match=r"model\.preset: 'huge' is not allowed; allowed values: \['paper', 'cpu', 'tiny'\]"):
+        validate_config(config, SCHEMA, sources)
+
+
+def test_misspelled_key_lists_the_allowed_keys(config, sources):
+    config["training"]["pretrian"] = config["training"].pop("pretrain")
+    with pytest.raises(ConfigError) as err:
+        validate_config(config, SCHEMA, sources)
+    msg = str(err.value)
+    assert "training: unknown key(s) ['pretrian']" in msg and "'pretrain'" in msg
+    assert "'pretrain' is a required property" in msg
+
+
+def test_missing_required_key(config, sources):
+    del config["experiments"]["naive"]["k"]
+    with pytest.raises(ConfigError, match=r"experiments\.naive: 'k' is a required property"):
+        validate_config(config, SCHEMA, sources)
+
+
+def test_cross_references(config, sources):
+    bad = copy.deepcopy(config)
+    bad["experiments"]["naive"]["task"] = "human"
+    bad["experiments"]["genome_pretraining"]["pretrain"] = "mammals"
+    bad["tasks"]["ecoli_promoters"]["inputs"]["gbff"] = "nope"
+    bad["experiments"]["naive"]["stride"] = 6
+    with pytest.raises(ConfigError) as err:
+        validate_config(bad, SCHEMA, sources)
+    msg = str(err.value)
+    assert "experiments.naive.task: 'human' is not a task; allowed: ['ecoli_promoters']" in msg
+    assert "experiments.genome_pretraining.pretrain: 'mammals' is not a corpus" in msg
+    assert "tasks.ecoli_promoters.inputs.gbff: unknown source 'nope'" in msg
+    assert "experiments.naive.stride: 6 exceeds k=5" in msg
+
+
+def test_wrong_type(config, sources):
+    config["seeds"] = "0"
+    with pytest.raises(ConfigError, match=r"config key seeds: '0' is not of type 'array'"):
+        validate_config(config, SCHEMA, sources)
