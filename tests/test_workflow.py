@@ -1,0 +1,146 @@
+"""The Snakemake workflow: the DAG (dry runs) and, on the real E. coli data
+served over 127.0.0.1, the whole test config end to end."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile")]
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path = REPO / "config" / "config.yaml",
+              check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(configfile), *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
+    return res
+
+
+def planned_jobs(res: subprocess.CompletedProcess) -> dict[str, int]:
+    """Job counts from a dry run's 'Job stats' table."""
+    out = res.stdout + res.stderr
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:", 1)[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
+            if m.group(1) != "total"}
+
+
+def write_config(path: Path, cfg: dict) -> Path:
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def test_default_dag_shares_the_general_lm(tmp_path):
+    jobs = planned_jobs(snakemake(tmp_path, "-n", "--cores", "2"))
+    assert jobs["pretrain_lm"] == 1  # two experiments, one general LM
+    assert jobs["tokenize_corpus"] == 1 and jobs["finetune_lm"] == 1
+    assert jobs["train_classifier"] == 3 and jobs["evaluate"] == 3
+    assert jobs["download"] == 2 and jobs["ecoli_dataset"] == 1
+
+
+def test_seeds_multiply_runs_not_data(tmp_path):
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg["seeds"] = [0, 1, 2]
+    jobs = planned_jobs(snakemake(tmp_path, "-n", "--cores", "2",
+                                  configfile=write_config(tmp_path / "c.yaml", cfg)))
+    assert jobs["pretrain_lm"] == 3 and jobs["train_classifier"] == 9
+    assert jobs["tokenize_corpus"] == 1 and jobs["ecoli_dataset"] == 1
+
+
+def test_bad_config_stops_with_the_key(tmp_path):
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg["model"]["preset"] = "large"
+    res = snakemake(tmp_path, "-n", "--cores", "1", configfile=write_config(tmp_path / "c.yaml", cfg),
+                    check=False)
+    assert res.returncode != 0
+    assert "model.preset: 'large' is not allowed; allowed values: ['paper', 'cpu', 'tiny']" in res.stdout + res.stderr
+
+
+def test_rules_run_snakemakes_interpreter_without_conda(tmp_path):
+    """A bare `python` on PATH may lack the deps (CI's did); rules must not rely on it."""
+    res = snakemake(tmp_path, "-n", "-p", "--cores", "2")
+    commands = [line for line in res.stdout.splitlines() if "-m genomic_ulmfit" in line]
+    assert commands
+    interpreters = {line.split("-m genomic_ulmfit")[0].split()[-1] for line in commands}
+    assert interpreters == {sys.executable}
+
+
+def test_training_rules_declare_the_gpu_resource():
+    for name in ("pretrain", "finetune", "classify", "evaluate"):
+        text = (REPO / "workflow" / "rules" / f"{name}.smk").read_text()
+        assert re.search(r"resources:\s*\n\s*gpu=1", text), name
+
+
+@pytest.fixture(scope="module")
+def e2e(shared_data_http, tmp_path_factory):
+    """config/test.yaml run once, downloads from the HTTP mirror."""
+    workdir = tmp_path_factory.mktemp("e2e")
+    cfg = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    cfg["mirror"] = shared_data_http
+    configfile = write_config(workdir / "test.yaml", cfg)
+    res = snakemake(workdir, "--cores", "2", "--resources", "gpu=1", configfile=configfile)
+    return workdir, configfile, cfg, res
+
+
+@pytest.mark.slow
+def test_e2e_tables_and_figures(e2e):
+    workdir, _, cfg, _ = e2e
+    table = pd.read_csv(workdir / "results" / "tables" / "ecoli_baseline.csv")
+    assert list(table["label"]) == ["Naive", "Genome pre-training", "Genome pre-training + LM fine-tuning"]
+    assert (table["n_seeds"] == 2).all()
+    for m in ("accuracy", "precision", "recall", "mcc"):
+        assert table[f"{m}_mean"].between(-1, 1).all() and table[f"{m}_sd"].notna().all()
+    assert table.loc[2, "accuracy_paper"] == pytest.approx(0.919)
+    # the pretrained classifiers learn (chance is 0.5 on the balanced test split)
+    assert (table["accuracy_mean"].iloc[1:] > 0.65).all(), table
+    md = (workdir / "results" / "tables" / "ecoli_baseline.md").read_text()
+    assert "±" in md and "0.919" in md
+    for fig in ("ecoli_baseline_vs_paper", "ecoli_baseline_roc_pr", "ecoli_baseline_confusion", "lm_vs_prior"):
+        assert (workdir / "results" / "figures" / f"{fig}.png").stat().st_size > 5000
+    metrics = json.loads(next((workdir / "results" / "evaluation").rglob("test.metrics.json")).read_text())
+    assert metrics["n"] == cfg["tasks"]["ecoli_promoters"]["params"]["n_test"]
+    lm = next((workdir / "results" / "models" / "lm").rglob("summary.json"))
+    assert json.loads(lm.read_text())["stride_prior_loss"] == pytest.approx(3 * 0.6931471805599453 * 2)
+
+
+@pytest.mark.slow
+def test_e2e_logs_are_readable(e2e):
+    workdir = e2e[0]
+    log = next((workdir / "logs" / "classify").rglob("*.log")).read_text()
+    assert "[head] epoch=0 train_loss=" in log and "\r" not in log
+    assert (workdir / "logs" / "download").exists()
+
+
+@pytest.mark.slow
+def test_e2e_second_run_does_nothing(e2e):
+    workdir, configfile, _, _ = e2e
+    res = snakemake(workdir, "-n", "--cores", "2", configfile=configfile)
+    assert planned_jobs(res) == {}
+
+
+@pytest.mark.slow
+def test_e2e_classifier_change_reruns_only_downstream(e2e, tmp_path):
+    workdir, _, cfg, _ = e2e
+    cfg = dict(cfg, training=dict(cfg["training"], classifier=dict(
+        cfg["training"]["classifier"], stage_lrs=[0.03, 0.01, 0.005, 0.002])))
+    res = snakemake(workdir, "-n", "--cores", "2", configfile=write_config(tmp_path / "c.yaml", cfg))
+    jobs = planned_jobs(res)
+    assert jobs["train_classifier"] == 4  # pretrained and fine-tuned, 2 seeds; not the naive ones
+    upstream = {"download", "ecoli_dataset", "tokenize_corpus", "pretrain_lm", "finetune_lm", "lr_find_lm"}
+    assert not upstream & set(jobs), jobs
+
+
+@pytest.mark.slow
+def test_e2e_html_report(e2e):
+    workdir, configfile, _, _ = e2e
+    snakemake(workdir, "--report", "report.html", configfile=configfile)
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert len(html) > 100_000 and "ecoli_baseline" in html

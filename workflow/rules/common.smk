@@ -1,0 +1,130 @@
+# Shared setup: config validation, output paths, input functions.
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+REPO = Path(workflow.basedir).parent
+SRC = REPO / "src"
+# Rules run `python -m genomic_ulmfit` from the checkout, in the venv or in a
+# rule's conda env alike.
+sys.path.insert(0, str(SRC))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+
+from snakemake.settings.types import DeploymentMethod  # noqa: E402
+
+from genomic_ulmfit.config import load_sources, validate_config  # noqa: E402
+
+SOURCES = load_sources(REPO / config["sources"])
+validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml", SOURCES)
+
+# Without --use-conda, rules run the interpreter that runs Snakemake (the
+# project's venv), not whatever `python` comes first on PATH.
+USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+PY = f"{'python' if USE_CONDA else shlex.quote(sys.executable)} -m genomic_ulmfit"
+PRESET = config["model"]["preset"]
+MODEL_JSON = shlex.quote(json.dumps(config["model"].get("overrides", {}), sort_keys=True))
+DEVICE_ARGS = f"--device {config['device']}"
+EXPERIMENTS = config["experiments"]
+SEEDS = config["seeds"]
+
+wildcard_constraints:
+    k=r"\d+",
+    stride=r"\d+",
+    seed=r"\d+",
+    preset=r"[A-Za-z0-9_]+",
+    size=r"all|\d+",
+    task=r"[A-Za-z0-9_]+",
+    corpus=r"[A-Za-z0-9_]+",
+    init=r"naive|(pretrained|finetuned)-[A-Za-z0-9_]+",
+
+
+# -- paths (every parameter that defines an intermediate is in its path) ------------------------
+
+def download_path(source):
+    return f"resources/downloads/{source}/{Path(urlparse(SOURCES[source]['url']).path).name}"
+
+
+def dataset_path(task):
+    return f"results/datasets/{task}.tsv"
+
+
+def corpus_dir(corpus, k, stride):
+    return f"results/corpora/{corpus}/k{k}s{stride}"
+
+
+def lm_dir(corpus, k, stride, seed):
+    return f"results/models/lm/{corpus}/k{k}s{stride}/{PRESET}/seed{seed}"
+
+
+def finetuned_dir(task, corpus, k, stride, seed):
+    return f"results/models/finetuned/{task}/{corpus}/k{k}s{stride}/{PRESET}/seed{seed}"
+
+
+def init_of(exp):
+    """naive, pretrained-<corpus> or finetuned-<corpus>."""
+    if not exp.get("pretrain"):
+        return "naive"
+    return f"{'finetuned' if exp.get('finetune') else 'pretrained'}-{exp['pretrain']}"
+
+
+def run_id(name, seed):
+    exp = EXPERIMENTS[name]
+    size = exp.get("train_size") or "all"
+    return f"{exp['task']}/{init_of(exp)}/k{exp['k']}s{exp['stride']}/{PRESET}/n{size}/seed{seed}"
+
+
+def metrics_path(name, seed):
+    return f"results/evaluation/{run_id(name, seed)}/test.metrics.json"
+
+
+def predictions_path(name, seed):
+    return f"results/evaluation/{run_id(name, seed)}/test.predictions.csv"
+
+
+def classifier_dir(name, seed):
+    return f"results/models/classifier/{run_id(name, seed)}"
+
+
+def general_lms():
+    """(corpus, k, stride) of every general LM the experiments use, once each."""
+    return sorted({(e["pretrain"], e["k"], e["stride"]) for e in EXPERIMENTS.values()
+                   if e.get("pretrain")})
+
+
+# -- command-line fragments ----------------------------------------------------------------
+
+def cycle_args(stage):
+    c = config["training"][stage]
+    return f"--epochs {c['epochs']} --lr {c['lr']}"
+
+
+def stage_args(kind):
+    c = config["training"][kind]
+    drop = f" --drop-mult {c['drop_mult']}" if c.get("drop_mult") is not None else ""
+    return (f"--stage-epochs {','.join(map(str, c['stage_epochs']))} "
+            f"--stage-lrs {','.join(map(str, c['stage_lrs']))}{drop}")
+
+
+def model_args(wildcards):
+    return f"--preset {wildcards.preset} --model {MODEL_JSON} {DEVICE_ARGS} --threads {config['threads']}"
+
+
+def all_targets():
+    targets = [f"results/tables/{t}.md" for t in config["tables"]]
+    targets += [f"results/figures/{t}_vs_paper.png" for t in config["tables"]]
+    targets += [f"results/figures/{t}_roc_pr.png" for t in config["tables"]]
+    targets += [f"results/figures/{t}_confusion.png" for t in config["tables"]]
+    targets += ["results/figures/lm_vs_prior.png"] if general_lms() else []
+    for corpus, k, stride in general_lms():
+        for seed in SEEDS:
+            d = lm_dir(corpus, k, stride, seed)
+            targets += [f"{d}/training_curves.png", f"{d}/schedule.png"]
+        if config["training"].get("lr_find"):
+            targets.append(f"results/models/lm/{corpus}/k{k}s{stride}/{PRESET}/lr_find.png")
+    for name in EXPERIMENTS:
+        for seed in SEEDS:
+            targets.append(f"{classifier_dir(name, seed)}/training_curves.png")
+    return targets

@@ -1,0 +1,26 @@
+# The general LM fine-tuned on a task's training and validation sequences
+# (never its test split), with discriminative learning rates.
+
+
+rule finetune_lm:
+    input:
+        lm="results/models/lm/{corpus}/k{k}s{stride}/{preset}/seed{seed}/lm.pth",
+        dataset="results/datasets/{task}.tsv",
+    output:
+        model="results/models/finetuned/{task}/{corpus}/k{k}s{stride}/{preset}/seed{seed}/lm.pth",
+        history="results/models/finetuned/{task}/{corpus}/k{k}s{stride}/{preset}/seed{seed}/history.csv",
+        summary="results/models/finetuned/{task}/{corpus}/k{k}s{stride}/{preset}/seed{seed}/summary.json",
+    params:
+        cycle=cycle_args("finetune"),
+        model=model_args,
+    threads: config["threads"]
+    resources:
+        gpu=1,
+    log:
+        "logs/finetune/{task}/{corpus}/k{k}s{stride}/{preset}/seed{seed}.log",
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "{PY} finetune --lm {input.lm:q} --dataset {input.dataset:q} --out {output.model:q} "
+        "{params.cycle} {params.model} --seed {wildcards.seed} --history {output.history:q} "
+        "--summary {output.summary:q} > {log} 2>&1"

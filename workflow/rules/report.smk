@@ -1,0 +1,154 @@
+# Results tables (ours beside the paper's) and figures, all in the HTML report:
+#   snakemake --report report.html
+
+
+def table_rows(table):
+    rows = []
+    for row in config["tables"][table]["rows"]:
+        files = [metrics_path(row["experiment"], seed) for seed in SEEDS]
+        rows.append({"label": row["label"], "paper": row.get("paper"), "metrics_files": files})
+    return rows
+
+
+def table_spec(w):
+    t = config["tables"][w.table]
+    spec = {"title": t["title"], "metrics": t["metrics"], "rows": table_rows(w.table)}
+    return shlex.quote(json.dumps(spec))
+
+
+def table_experiments(table):
+    return [row["experiment"] for row in config["tables"][table]["rows"]]
+
+
+rule results_table:
+    input:
+        lambda w: [f for row in table_rows(w.table) for f in row["metrics_files"]],
+    output:
+        csv=report("results/tables/{table}.csv", caption="../report/table.rst",
+                   category="Results tables"),
+        md="results/tables/{table}.md",
+    params:
+        spec=table_spec,
+    log:
+        "logs/report/table_{table}.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "{PY} table --spec {params.spec} --csv {output.csv:q} --md {output.md:q} > {log} 2>&1"
+
+
+rule table_vs_paper_figure:
+    input:
+        "results/tables/{table}.csv",
+    output:
+        report("results/figures/{table}_vs_paper.png", caption="../report/paper_comparison.rst",
+               category="Results tables"),
+    params:
+        title=lambda w: shlex.quote(config["tables"][w.table]["title"]),
+        metrics=lambda w: ",".join(config["tables"][w.table]["metrics"]),
+    log:
+        "logs/report/vs_paper_{table}.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "{PY} plot vs-paper {input:q} --metrics {params.metrics} --title {params.title} "
+        "--out {output:q} > {log} 2>&1"
+
+
+rule table_roc_pr_figure:
+    """ROC and PR curves of the table's experiments (first seed)."""
+    input:
+        lambda w: [predictions_path(e, SEEDS[0]) for e in table_experiments(w.table)],
+    output:
+        report("results/figures/{table}_roc_pr.png", caption="../report/roc_pr.rst",
+               category="Results tables"),
+    params:
+        curves=lambda w: " ".join(
+            shlex.quote(f"{row['label']}={predictions_path(row['experiment'], SEEDS[0])}")
+            for row in config["tables"][w.table]["rows"]),
+        positive=lambda w: shlex.quote(
+            config["tasks"][EXPERIMENTS[table_experiments(w.table)[0]]["task"]].get("positive", "")),
+    log:
+        "logs/report/roc_pr_{table}.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "{PY} plot roc-pr {params.curves} --positive {params.positive} --out {output:q} "
+        "--title 'ROC and precision-recall, test split' > {log} 2>&1"
+
+
+rule table_confusion_figure:
+    """Confusion matrix of the table's last row (the full method), first seed."""
+    input:
+        lambda w: predictions_path(table_experiments(w.table)[-1], SEEDS[0]),
+    output:
+        report("results/figures/{table}_confusion.png", caption="../report/confusion.rst",
+               category="Results tables"),
+    params:
+        title=lambda w: shlex.quote(config["tables"][w.table]["rows"][-1]["label"] + ", test split"),
+    log:
+        "logs/report/confusion_{table}.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "{PY} plot confusion {input:q} --title {params.title} --out {output:q} > {log} 2>&1"
+
+
+rule training_curves_figure:
+    input:
+        "results/models/{model_dir}/history.csv",
+    output:
+        report("results/models/{model_dir}/training_curves.png",
+               caption="../report/classifier_curves.rst", category="Training curves",
+               subcategory="{model_dir}"),
+    log:
+        "logs/report/curves/{model_dir}.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "{PY} plot training {input:q} --title {wildcards.model_dir:q} --out {output:q} > {log} 2>&1"
+
+
+rule schedule_figure:
+    input:
+        "results/models/{model_dir}/schedule.csv",
+    output:
+        report("results/models/{model_dir}/schedule.png", caption="../report/schedule.rst",
+               category="Training curves", subcategory="{model_dir}"),
+    log:
+        "logs/report/schedule/{model_dir}.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "{PY} plot schedule {input:q} --title {wildcards.model_dir:q} --out {output:q} > {log} 2>&1"
+
+
+def lm_summaries():
+    out = {}
+    for corpus, k, stride in general_lms():
+        for seed in SEEDS:
+            out[f"{corpus} k{k}s{stride} seed{seed}"] = f"{lm_dir(corpus, k, stride, seed)}/summary.json"
+    for name, e in EXPERIMENTS.items():
+        if e.get("finetune"):
+            for seed in SEEDS:
+                d = finetuned_dir(e["task"], e["pretrain"], e["k"], e["stride"], seed)
+                out[f"{e['task']} fine-tuned k{e['k']}s{e['stride']} seed{seed}"] = f"{d}/summary.json"
+    return out
+
+
+rule lm_vs_prior_figure:
+    """Each LM's validation loss next to the stride prior ln(4^s)."""
+    input:
+        lambda w: sorted(set(lm_summaries().values())),
+    output:
+        report("results/figures/lm_vs_prior.png", caption="../report/lm_vs_prior.rst",
+               category="Language models"),
+    params:
+        summaries=" ".join(shlex.quote(f"{label}={path}") for label, path in lm_summaries().items()),
+    log:
+        "logs/report/lm_vs_prior.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "{PY} plot lm-prior {params.summaries} --title 'Language models against the stride prior' "
+        "--out {output:q} > {log} 2>&1"
