@@ -4,7 +4,7 @@ import gzip
 import numpy as np
 import pytest
 
-from genomic_ulmfit.corpus import Corpus, build_corpus, iter_sequence_blocks
+from genomic_ulmfit.corpus import LINE_BREAKS, Corpus, build_corpus, iter_sequence_blocks
 from genomic_ulmfit.fasta import read_fasta
 from genomic_ulmfit.kmers import UNK_ID, KmerTokenizer
 
@@ -28,7 +28,7 @@ def test_streamed_blocks_equal_the_records(tmp_path):
             fh.write(f">{name}\n" + "\n".join(seq[i:i + 70] for i in range(0, len(seq), 70)) + "\n")
     joined = {}
     for name, piece in iter_sequence_blocks(path, block_bytes=333):
-        joined[name] = joined.get(name, b"") + piece
+        joined[name] = joined.get(name, b"") + piece.translate(None, LINE_BREAKS)
     assert {k: v.decode() for k, v in joined.items()} == dict(records)
 
 
@@ -118,3 +118,24 @@ def test_both_strands_adds_reverse_complements_to_the_same_split(tmp_path):
         assert len(docs) == 2
         fwd = next(s for _, s in seqs if tok.encode(s).tolist() == docs[0])
         assert docs[1] == tok.encode(reverse_complement(fwd)).tolist()
+
+
+@pytest.mark.parametrize("block_bytes", [1, 2, 7, 64, 4096])
+def test_block_boundaries_anywhere(tmp_path, block_bytes):
+    """Headers cut across blocks, CRLF, long headers, a final header without newline."""
+    text = (">r1 a long description with > inside\r\nACGT\r\nAC\r\n>r2\nGG\nTTA\n\n"
+            ">r3 " + "x" * 300 + "\nACGTNNAC\n>r4")
+    path = tmp_path / "b.fa"
+    path.write_bytes(text.encode())
+    joined = {}
+    for name, piece in iter_sequence_blocks(path, block_bytes=block_bytes):
+        joined[name] = joined.get(name, b"") + piece.translate(None, LINE_BREAKS)
+    assert joined == {"r1": b"ACGTAC", "r2": b"GGTTA", "r3": b"ACGTNNAC", "r4": b""}
+
+
+def test_gt_inside_a_sequence_line_is_an_error_at_any_block_size(tmp_path):
+    path = tmp_path / "b.fa"
+    path.write_text(">r1\nACGT>ACGT\n")
+    for block_bytes in (1, 4, 5, 100):
+        with pytest.raises(ValueError, match="'>' inside a sequence line of record 'r1'"):
+            list(iter_sequence_blocks(path, block_bytes=block_bytes))

@@ -41,12 +41,15 @@ def test_token_count_formula(length, k, stride):
 
 def test_ids_match_a_plain_python_slicer():
     rng = np.random.default_rng(1)
-    seq = "".join(rng.choice(list("ACGTN"), 500, p=[0.24, 0.24, 0.24, 0.24, 0.04]))
-    for k, s in [(1, 1), (3, 1), (5, 2), (6, 4), (8, 3)]:
-        tok = KmerTokenizer(k, s)
-        index = {kmer: i for i, kmer in enumerate(tok.vocab)}
-        expected = [index.get(seq[i:i + k], UNK_ID) for i in range(0, len(seq) - k + 1, s)]
-        assert tok.encode(seq).tolist() == expected
+    scattered = "".join(rng.choice(list("ACGTN"), 500, p=[0.24, 0.24, 0.24, 0.24, 0.04]))
+    runs = "N" * 7 + "ACGTTGCA" * 20 + "NNNNNNNNNNNN" + "GATTACA" * 15 + "R" + "CCGGA" * 9 + "NN"
+    for seq in (scattered, runs):
+        for k in range(1, 9):
+            for s in range(1, k + 1):
+                tok = KmerTokenizer(k, s)
+                index = {kmer: i for i, kmer in enumerate(tok.vocab)}
+                expected = [index.get(seq[i:i + k], UNK_ID) for i in range(0, len(seq) - k + 1, s)]
+                assert tok.encode(seq).tolist() == expected, (k, s)
 
 
 def test_vocabulary_is_fixed_by_k():

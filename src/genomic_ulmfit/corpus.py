@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -31,6 +32,7 @@ from .logs import progress
 logger = logging.getLogger(__name__)
 
 READ_BLOCK = 8 << 20
+LINE_BREAKS = b"\r\n \t"  # dropped from sequence pieces (with encode_bases(ignore=...))
 SPLITS = ("train", "valid")
 
 
@@ -43,11 +45,12 @@ def open_binary(path: Path) -> tuple[BinaryIO, BinaryIO]:
 def iter_sequence_blocks(path: Path, block_bytes: int = READ_BLOCK) -> Iterator[tuple[str, bytes]]:
     """Stream a FASTA file as (record name, sequence bytes) pieces of bounded size.
 
-    Pieces of one record come in order; line breaks are removed. Memory does
-    not grow with record or file size.
+    Pieces of one record come in order and keep their line breaks (LINE_BREAKS;
+    encode_bases drops them while coding, in one pass). Memory does not grow
+    with record or file size.
     """
     stream, raw = open_binary(path)
-    name, carry = None, b""
+    name, carry, at_line_start = None, b"", True
     with raw, progress(total=os.path.getsize(path), unit="B", unit_scale=True,
                        desc=f"reading {Path(path).name}") as bar:
         while True:
@@ -55,33 +58,43 @@ def iter_sequence_blocks(path: Path, block_bytes: int = READ_BLOCK) -> Iterator[
             bar.update(raw.tell() - bar.n)
             if not block and not carry:
                 break
-            text = carry + block
-            cut = text.rfind(b"\n") + 1 if block else len(text)
-            if cut == 0:  # no full line yet (a very long header line)
-                carry = text
-                continue
-            text, carry = text[:cut], text[cut:]
-            for name, piece in _split_records(text, name, path):
-                yield name, piece
+            text, carry = (carry + block if carry else block), b""
+            if block:
+                text, carry = _hold_back_open_header(text, at_line_start)
+            if text:
+                for name, piece in _split_records(text, name, path, at_line_start):
+                    yield name, piece
+                at_line_start = text.endswith(b"\n")
     if name is None:
         raise ValueError(f"{path}: no FASTA record found (expected a line starting with '>')")
 
 
-def _split_records(text: bytes, name: str | None, path: Path) -> Iterator[tuple[str, bytes]]:
+def _hold_back_open_header(text: bytes, at_line_start: bool) -> tuple[bytes, bytes]:
+    """Split off a header line that the next block completes. Sequence lines may
+    be cut anywhere, so only headers are ever carried over (and text rarely copied)."""
+    last_break = text.rfind(b"\n")
+    begin = last_break + 1
+    if text[begin : begin + 1] == b">" and (last_break >= 0 or at_line_start):
+        return text[:begin], text[begin:]
+    return text, b""
+
+
+def _split_records(text: bytes, name: str | None, path: Path,
+                   at_line_start: bool) -> Iterator[tuple[str, bytes]]:
     pos = 0
     while True:
         h = text.find(b">", pos)
         body = text[pos:] if h < 0 else text[pos:h]
-        seq = body.translate(None, b"\r\n \t")
-        if seq:
+        if body and not body.isspace():
             if name is None:
                 raise ValueError(f"{path}: sequence data before the first '>' header line")
-            yield name, seq
+            yield name, body
         if h < 0:
             return
-        if h > 0 and text[h - 1 : h] != b"\n":
+        if (text[h - 1 : h] != b"\n") if h > 0 else not at_line_start:
             raise ValueError(f"{path}: '>' inside a sequence line of record {name!r}")
         end = text.find(b"\n", h)
+        end = len(text) if end < 0 else end
         header = text[h + 1 : end].decode("ascii", errors="replace").strip()
         if not header:
             raise ValueError(f"{path}: empty FASTA header after record {name!r}")
@@ -90,9 +103,21 @@ def _split_records(text: bytes, name: str | None, path: Path) -> Iterator[tuple[
         pos = end + 1
 
 
+NPY_HEADER_BYTES = 128  # fixed, so the header can be rewritten in place once the length is known
+
+
+def npy_header(dtype: np.dtype, length: int) -> bytes:
+    """A .npy (format 1.0) header for a 1-D array, padded to NPY_HEADER_BYTES."""
+    fields = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (length,)}
+    text = repr(fields).encode("latin1")
+    body_bytes = NPY_HEADER_BYTES - len(np.lib.format.MAGIC_PREFIX) - 4
+    return (np.lib.format.MAGIC_PREFIX + bytes([1, 0]) + struct.pack("<H", body_bytes)
+            + text.ljust(body_bytes - 1) + b"\n")
+
+
 @dataclass
 class _SplitWriter:
-    """Appends token documents of one split to a raw file, then writes the .npy."""
+    """Streams token documents of one split straight into {split}.npy."""
 
     directory: Path
     split: str
@@ -100,24 +125,19 @@ class _SplitWriter:
     lens: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.raw_path = self.directory / f".{self.split}.tokens.tmp"
-        self.raw = open(self.raw_path, "wb")
+        self.out = open(self.directory / f"{self.split}.npy", "wb")
+        self.out.write(npy_header(self.dtype, 0))
 
     def add(self, doc: np.ndarray) -> None:
-        self.raw.write(doc.astype(self.dtype, copy=False).tobytes())
+        self.out.write(memoryview(np.ascontiguousarray(doc, dtype=self.dtype)))
         self.lens.append(len(doc))
 
     def finish(self) -> int:
-        """Write {split}.npy: the npy header, then the raw tokens streamed after it
-        (read/write in blocks, so resident memory stays small whatever the size)."""
-        self.raw.close()
+        """Rewrite the header with the final length; write {split}.lens.npy."""
         total = int(sum(self.lens))
-        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
-                  "shape": (total,)}
-        with open(self.directory / f"{self.split}.npy", "wb") as out, open(self.raw_path, "rb") as src:
-            np.lib.format.write_array_header_1_0(out, header)
-            shutil.copyfileobj(src, out, READ_BLOCK)
-        self.raw_path.unlink()
+        self.out.seek(0)
+        self.out.write(npy_header(self.dtype, total))
+        self.out.close()
         np.save(self.directory / f"{self.split}.lens.npy", np.asarray(self.lens, dtype=np.int64))
         return total
 
@@ -133,6 +153,10 @@ def reverse_complement_codes(codes: np.ndarray) -> np.ndarray:
 def _documents(ids: np.ndarray, min_tokens: int) -> Iterator[np.ndarray]:
     """Runs of ids between UNK tokens, at least `min_tokens` long."""
     breaks = np.flatnonzero(ids == UNK_ID)
+    if not breaks.size:
+        if len(ids) >= min_tokens:
+            yield ids
+        return
     starts = np.concatenate(([0], breaks + 1))
     ends = np.concatenate((breaks, [len(ids)]))
     for s, e in zip(starts.tolist(), ends.tolist()):
@@ -185,10 +209,10 @@ def build_corpus(fastas: list[Path], out_dir: Path, tokenizer: KmerTokenizer,
                     flush(codes)
                 current, codes, filled = name, [], 0
                 source["records"] += 1
+            base_codes = encode_bases(piece, f"{fasta}: record {name}", ignore=LINE_BREAKS)
             if max_bases is not None:
-                piece = piece[: max(0, max_bases - source["bases"])]
-            source["bases"] += len(piece)
-            base_codes = encode_bases(piece, f"{fasta}: record {name}")
+                base_codes = base_codes[: max(0, max_bases - source["bases"])]
+            source["bases"] += len(base_codes)
             while len(base_codes):
                 take = min(region_bp - filled, len(base_codes))
                 codes.append(base_codes[:take])

@@ -43,31 +43,43 @@ def _base_lookup() -> np.ndarray:
 
 
 BASE_LOOKUP = _base_lookup()
+_BASE_TRANSLATION = BASE_LOOKUP.tobytes()
+_NOT_IUPAC_BYTE = bytes([_NOT_IUPAC])
 
 
 class SequenceError(ValueError):
     """A sequence that cannot be tokenized; the message names the record."""
 
 
-def encode_bases(seq: str | bytes | np.ndarray, name: str = "sequence") -> np.ndarray:
+def encode_bases(seq: str | bytes | np.ndarray, name: str = "sequence", ignore: bytes = b"") -> np.ndarray:
     """Map a DNA sequence to base codes (uint8, 0..3 for ACGT, 4 for ambiguity codes).
 
-    Raises SequenceError naming `name` and the first offending character if the
-    sequence holds a character that is not an IUPAC nucleotide code.
+    Bytes listed in `ignore` (line breaks of a FASTA block) are dropped in the same
+    pass. Raises SequenceError naming `name` and the first offending character if
+    the sequence holds a character that is not an IUPAC nucleotide code.
     """
     if isinstance(seq, str):
         seq = seq.encode("ascii", errors="replace")
-    raw = np.frombuffer(seq, dtype=np.uint8) if isinstance(seq, (bytes, bytearray)) else seq
-    codes = BASE_LOOKUP[raw]
+    if isinstance(seq, (bytes, bytearray)):
+        # bytes.translate and the memchr behind `in` run at memory speed.
+        translated = bytes(seq).translate(_BASE_TRANSLATION, ignore)
+        if _NOT_IUPAC_BYTE in translated:
+            raw = np.frombuffer(bytes(seq).translate(None, ignore), dtype=np.uint8)
+            _raise_not_iupac(raw, translated.index(_NOT_IUPAC_BYTE), name)
+        return np.frombuffer(translated, dtype=np.uint8)
+    codes = BASE_LOOKUP[seq]
     bad = np.flatnonzero(codes == _NOT_IUPAC)
     if bad.size:
-        pos = int(bad[0])
-        char = chr(raw[pos]) if raw[pos] < 128 else f"byte 0x{raw[pos]:02x}"
-        raise SequenceError(
-            f"{name}: character {char!r} at position {pos + 1} is not an IUPAC nucleotide code "
-            f"(expected A, C, G, T/U or one of {_IUPAC_AMBIGUOUS}, any case)"
-        )
+        _raise_not_iupac(seq, int(bad[0]), name)
     return codes
+
+
+def _raise_not_iupac(raw: np.ndarray, pos: int, name: str) -> None:
+    char = chr(raw[pos]) if raw[pos] < 128 else f"byte 0x{raw[pos]:02x}"
+    raise SequenceError(
+        f"{name}: character {char!r} at position {pos + 1} is not an IUPAC nucleotide code "
+        f"(expected A, C, G, T/U or one of {_IUPAC_AMBIGUOUS}, any case)"
+    )
 
 
 def n_tokens(length: int, k: int, stride: int) -> int:
@@ -78,16 +90,44 @@ def n_tokens(length: int, k: int, stride: int) -> int:
 def kmer_ids(codes: np.ndarray, k: int, stride: int) -> np.ndarray:
     """Token ids of the k-mers of base `codes` (from encode_bases), in the vocabulary of k."""
     n = n_tokens(len(codes), k, stride)
-    span = (n - 1) * stride + 1
-    index = np.zeros(n, dtype=np.int64)
-    invalid = np.zeros(n, dtype=bool)
-    for j in range(k):  # k strided passes: index = index * 4 + base at offset j
-        window = codes[j : j + span : stride]
-        index = index * 4 + (window & 3)
-        invalid |= window == INVALID_CODE
-    ids = index + N_SPECIAL
-    ids[invalid] = UNK_ID
-    return ids.astype(token_dtype(k), copy=False)
+    dtype = token_dtype(k)
+    if n == 0:
+        return np.zeros(0, dtype=dtype)
+    # A k-mer starting at t*stride is q whole stride-long "digits" d[t..t+q-1] and
+    # the first r bases of d[t+q] (k = q*stride + r). Digits take `stride` strided
+    # passes; joining them takes q + 1 contiguous ones, instead of k strided passes.
+    q, r = divmod(k, stride)
+    n_digits = n + q if r else n + q - 1
+    clean = codes & 3  # ambiguity codes masked to UNK below
+    if n_digits * stride > len(clean):  # the last digit runs past the end: pad with zeros
+        clean = np.concatenate([clean, np.zeros(n_digits * stride - len(clean), np.uint8)])
+    digits = clean[0 : n_digits * stride : stride].astype(dtype)
+    for j in range(1, stride):
+        digits <<= 2
+        digits |= clean[j : n_digits * stride : stride]
+    ids = digits[0:n].copy()
+    for i in range(1, q):
+        ids <<= 2 * stride
+        ids |= digits[i : n + i]
+    if r:
+        ids <<= 2 * r
+        ids |= digits[q : n + q] >> (2 * (stride - r))
+    ids += N_SPECIAL
+    ids[_ambiguous_kmers(codes, n, k, stride)] = UNK_ID
+    return ids
+
+
+def _ambiguous_kmers(codes: np.ndarray, n: int, k: int, stride: int) -> np.ndarray | slice:
+    """Indices (as a mask) of the k-mers that cover an ambiguity code; an empty slice if none."""
+    bad = np.flatnonzero(codes == INVALID_CODE)
+    if not bad.size:
+        return slice(0, 0)
+    first = np.maximum(0, -((k - 1 - bad) // stride))  # ceil((p - k + 1) / stride)
+    last = np.minimum(n - 1, bad // stride)
+    keep = first <= last
+    # +1 where a run of covered k-mers starts, -1 after it ends; covered where the sum > 0.
+    delta = np.bincount(first[keep], minlength=n + 1) - np.bincount(last[keep] + 1, minlength=n + 1)
+    return np.cumsum(delta[:n]) > 0
 
 
 def token_dtype(k: int) -> np.dtype:
