@@ -139,3 +139,26 @@ def test_gt_inside_a_sequence_line_is_an_error_at_any_block_size(tmp_path):
     for block_bytes in (1, 4, 5, 100):
         with pytest.raises(ValueError, match="'>' inside a sequence line of record 'r1'"):
             list(iter_sequence_blocks(path, block_bytes=block_bytes))
+
+
+def test_markov_baseline_spans_random_to_deterministic(tmp_path):
+    """iid bases: no k-mer transition helps (baseline at the stride prior); a
+    periodic genome: the next bases follow from the k-mer (baseline near 0)."""
+    rng = np.random.default_rng(0)
+    iid = "".join(rng.choice(list("ACGT"), 400_000))
+    periodic = "ACGTTGCAAG" * 40_000
+    tok = KmerTokenizer(5, 2)
+    losses = {}
+    for name, seq in (("iid", iid), ("periodic", periodic)):
+        write_fasta(tmp_path / f"{name}.fa", [(name, seq)])
+        build_corpus([tmp_path / f"{name}.fa"], tmp_path / name, tok, region_bp=10_000, min_doc_tokens=1)
+        losses[name] = Corpus.open(tmp_path / name).markov_baseline_loss()
+    prior = 2 * np.log(4)
+    assert prior - 0.01 < losses["iid"] < prior + 0.1  # counting noise only costs
+    assert losses["periodic"] < 0.01
+
+
+def test_markov_baseline_of_the_real_genome_beats_the_prior(shared_data, ecoli_corpus):
+    loss = Corpus.open(ecoli_corpus[0]).markov_baseline_loss()
+    prior = 2 * np.log(4)  # k=5, stride 2
+    assert 0.03 < prior - loss < 0.3  # genomes are nearly incompressible, but not iid

@@ -82,11 +82,14 @@ def write_schedule(path: Path, stages: dict[str, int], lr_max: float = 1e-2) -> 
     return path
 
 
-def write_lm_summary(path: Path, valid_loss: float, stride: int) -> Path:
+def write_lm_summary(path: Path, valid_loss: float, stride: int, markov: float | None = None) -> Path:
     prior = stride * math.log(4)
-    path.write_text(json.dumps({"valid_loss": valid_loss, "accuracy": 0.11,
-                                "stride_prior_loss": prior, "gain_over_prior": prior - valid_loss,
-                                "cycle": {"epochs": 2, "lr": 0.01}, "seed": 0}))
+    summary = {"valid_loss": valid_loss, "accuracy": 0.11,
+               "stride_prior_loss": prior, "gain_over_prior": prior - valid_loss,
+               "cycle": {"epochs": 2, "lr": 0.01}, "seed": 0}
+    if markov is not None:  # general LMs have it; fine-tuned ones do not
+        summary["markov_baseline_loss"] = markov
+    path.write_text(json.dumps(summary))
     return path
 
 
@@ -281,9 +284,9 @@ def test_plot_metrics_vs_paper(tmp_path):
 
 
 def test_plot_lm_vs_prior(tmp_path):
-    summaries = {"E. coli genome (4-mer, stride 2)": write_lm_summary(tmp_path / "a.json", 2.70, 2),
+    summaries = {"E. coli genome (4-mer, stride 2)": write_lm_summary(tmp_path / "a.json", 2.70, 2, 2.69),
                  "Fine-tuned on promoters": write_lm_summary(tmp_path / "b.json", 2.55, 2),
-                 "3-mer, stride 1": write_lm_summary(tmp_path / "c.json", 1.36, 1)}
+                 "3-mer, stride 1": write_lm_summary(tmp_path / "c.json", 1.36, 1, 1.35)}
     plots.plot_lm_vs_prior(summaries, tmp_path / "lm.png", "Language models vs stride prior")
     assert_sensible_png(tmp_path / "lm.png")
 

@@ -26,7 +26,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from .fasta import is_gzip
-from .kmers import INVALID_CODE, UNK_ID, KmerTokenizer, encode_bases, kmer_ids
+from .kmers import INVALID_CODE, N_SPECIAL, UNK_ID, KmerTokenizer, encode_bases, kmer_ids
 from .logs import progress
 
 logger = logging.getLogger(__name__)
@@ -278,3 +278,38 @@ class Corpus:
         lens = np.load(self.path / f"{split}.lens.npy")
         bounds = np.concatenate(([0], np.cumsum(lens)))
         return [tokens[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+
+    def markov_baseline_loss(self, smoothing: float = 0.5) -> float:
+        """Validation cross-entropy (nats per token) of a k-mer Markov chain counted
+        on the training tokens: the s new bases of each token given the k-mer
+        before it (an order-k Markov model of the genome, add-`smoothing` counts).
+
+        A language model that does not beat this has learned no more than k-mer
+        transition counts; one at the stride prior ln(4^s) has learned nothing.
+        """
+        tok = self.tokenizer
+        successors = 4**tok.stride
+        counts = np.full((tok.vocab_size, successors), smoothing)
+        for prev, new in self._transitions("train"):
+            counts += np.bincount(prev * successors + new,
+                                  minlength=tok.vocab_size * successors).reshape(counts.shape)
+        log_p = np.log(counts / counts.sum(axis=1, keepdims=True))
+        total, n = 0.0, 0
+        for prev, new in self._transitions("valid"):
+            total -= log_p[prev, new].sum()
+            n += len(prev)
+        return total / max(n, 1)
+
+    def _transitions(self, split: str, chunk: int = 1 << 24) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(previous token id, the next token's last `stride` bases as 0..4^s-1) for
+        consecutive tokens of one document, in chunks of bounded memory."""
+        mask = 4**self.tokenizer.stride - 1
+        tokens = np.load(self.path / f"{split}.npy", mmap_mode="r")
+        doc_starts = np.cumsum(np.load(self.path / f"{split}.lens.npy"))[:-1]
+        for a in range(0, max(len(tokens) - 1, 0), chunk):
+            b = min(a + chunk, len(tokens) - 1)  # pairs (i, i+1) for i in [a, b)
+            ids = np.asarray(tokens[a : b + 1], dtype=np.int64)
+            keep = np.ones(b - a, dtype=bool)
+            starts = doc_starts[(doc_starts > a) & (doc_starts <= b)]
+            keep[starts - a - 1] = False  # token i+1 opens a new document
+            yield ids[:-1][keep], (ids[1:][keep] - N_SPECIAL) & mask

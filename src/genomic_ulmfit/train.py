@@ -152,7 +152,8 @@ def pretrain_lm(corpus: Corpus, config: ModelConfig, cycle: OneCycle, out: Path,
     _fit(learn, cycle, cycle.lr, history, "pretrain")
     history.write(history_csv, schedule_csv)
     summary = _lm_summary(history, tok, cycle, seed, corpus=str(corpus.path),
-                          train_tokens=corpus.meta["train_tokens"])
+                          train_tokens=corpus.meta["train_tokens"],
+                          markov_baseline_loss=corpus.markov_baseline_loss())
     save_checkpoint(out, learn.model, "language_model", tok, config, training=summary)
     return summary
 
