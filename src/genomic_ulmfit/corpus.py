@@ -298,7 +298,7 @@ class Corpus:
         for prev, new in self._transitions("valid"):
             total -= log_p[prev, new].sum()
             n += len(prev)
-        return total / max(n, 1)
+        return float(total / max(n, 1))
 
     def _transitions(self, split: str, chunk: int = 1 << 24) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(previous token id, the next token's last `stride` bases as 0..4^s-1) for
