@@ -2,6 +2,13 @@
 
     genomic-ulmfit fetch       download a file, verify its sha256, write atomically
     genomic-ulmfit ecoli-dataset  the paper's E. coli promoter set, homology-aware split
+    genomic-ulmfit genome      plain, faidx-indexed genome FASTA with chromosome sizes
+    genomic-ulmfit tss-dataset TSS windows (EPDnew SGA/BED, GFF3/GTF) + bedtools negatives
+    genomic-ulmfit fasta-classes  labelled dataset from FASTA files per class (+ test inputs)
+    genomic-ulmfit labelled-table dataset from a labelled FASTA or TSV
+    genomic-ulmfit bed-regions labelled dataset from BED regions of a genome
+    genomic-ulmfit leakage     share of held-out sequences with a blastn hit to training
+    genomic-ulmfit leakage-table  the leakage of every task in one CSV
     genomic-ulmfit tokenize    genome FASTA(s) -> LM corpus (token arrays on disk)
     genomic-ulmfit lr-find     LR range test of a language model or classifier
     genomic-ulmfit pretrain    general-domain language model
@@ -71,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ecoli-dataset", add_help=False,
                        help="the paper's E. coli promoter set (see its own --help)")
+    for name in DATASET_COMMANDS:
+        sub.add_parser(name, add_help=False, help="see its own --help")
 
     p = sub.add_parser("tokenize", help="genome FASTA(s) -> LM corpus directory")
     p.add_argument("fasta", type=Path, nargs="+")
@@ -177,6 +186,29 @@ def _plot(args) -> None:
         plots.plot_metrics_vs_paper(pd.read_csv(a[0]), args.metrics.split(","), out, title)
     elif args.kind == "lm-prior":
         plots.plot_lm_vs_prior(_labelled(a), out, title)
+
+
+# Dataset builders parse their own arguments: (module, function) per subcommand.
+DATASET_COMMANDS = {
+    "genome": ("genomes", "genome_main"),
+    "tss-dataset": ("tss", "tss_dataset_main"),
+    "fasta-classes": ("fasta_sets", "fasta_classes_main"),
+    "labelled-table": ("fasta_sets", "labelled_table_main"),
+    "bed-regions": ("regions", "bed_regions_main"),
+    "leakage": ("leakage", "leakage_main"),
+    "leakage-table": ("leakage", "leakage_table_main"),
+}
+
+
+def _dataset_command(name: str, argv: list[str]) -> None:
+    import importlib
+    module, func = DATASET_COMMANDS[name]
+    main_fn = getattr(importlib.import_module(f".datasets.{module}", __package__), func)
+    try:
+        main_fn(argv)
+    except (ValueError, FileNotFoundError) as e:  # bad input: a clear message, no traceback
+        logger.error("%s", e)
+        raise SystemExit(1) from None
 
 
 PLOTS = ("training", "schedule", "confusion", "roc-pr", "vs-paper", "lm-prior")
@@ -303,6 +335,8 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["ecoli-dataset"]:
         from .datasets.ecoli import ecoli_dataset_main
         return ecoli_dataset_main(argv[1:])
+    if argv[:1] and argv[0] in DATASET_COMMANDS:
+        return _dataset_command(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     from .logs import setup_logging
     setup_logging(args.log_level, args.log)

@@ -69,6 +69,14 @@ def _check_references(config: dict, sources: dict) -> None:
         for role, src in task["inputs"].items():
             need(not sources or src in sources,
                  f"config key tasks.{name}.inputs.{role}: unknown source {src!r}; allowed: {names}")
+        params = task.get("params", {})
+        groups = [("classes", params.get("classes", {}))]
+        groups += [(f"tests.{split}", per_label) for split, per_label in params.get("tests", {}).items()]
+        for where, per_label in groups:
+            for label, roles in per_label.items():
+                for role in roles:
+                    need(role in task["inputs"], f"config key tasks.{name}.params.{where}.{label}: "
+                         f"{role!r} is not an input role; allowed: {sorted(task['inputs'])}")
     for name, corpus in config.get("corpora", {}).items():
         for src in corpus["genomes"]:
             need(not sources or src in sources,

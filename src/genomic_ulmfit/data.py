@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,9 +13,8 @@ from fastai.text.data import LMDataLoader, SortedDL, pad_input_chunk
 from fastai.torch_core import TensorCategory
 from fastai.text.data import TensorText
 
+from .datasets.common import DATASET_COLUMNS, read_dataset  # noqa: F401 (re-exported)
 from .kmers import PAD_ID, KmerTokenizer
-
-DATASET_COLUMNS = ("id", "sequence", "label", "split")
 
 
 def _to_long(t: torch.Tensor) -> torch.Tensor:
@@ -55,21 +53,6 @@ class LabelledSequences:
     def items(self) -> list[tuple[TensorText, TensorCategory]]:
         return [(TensorText(torch.from_numpy(t.astype(np.int64))), TensorCategory(int(y)))
                 for t, y in zip(self.tokens, self.targets)]
-
-
-def read_dataset(path: Path) -> pd.DataFrame:
-    """Read a dataset TSV (id, sequence, label, split, ...) and check its columns."""
-    df = pd.read_csv(path, sep="\t", dtype={"id": str, "sequence": str, "label": str, "split": str},
-                     keep_default_na=False)
-    missing = [c for c in DATASET_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; a dataset TSV has columns "
-                         f"{list(DATASET_COLUMNS)} (and optional provenance columns)")
-    bad = sorted(set(df["split"]) - {"train", "valid", "test"})
-    if bad:
-        row = int(df.index[df["split"].isin(bad)][0]) + 2
-        raise ValueError(f"{path}: line {row}: split {bad[0]!r}; expected train, valid or test")
-    return df
 
 
 def class_names(df: pd.DataFrame) -> list[str]:

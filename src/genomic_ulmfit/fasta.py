@@ -22,6 +22,7 @@ __all__ = [
     "FastaRecord",
     "is_gzip",
     "iter_fasta_records",
+    "open_text",
     "read_fasta",
     "reverse_complement",
     "write_fasta",
@@ -44,10 +45,11 @@ def is_gzip(path: str | os.PathLike[str]) -> bool:
         return fh.read(2) == _GZIP_MAGIC
 
 
-def _open_text(path: Path) -> TextIO:
+def open_text(path: str | os.PathLike[str], encoding: str = "ascii") -> TextIO:
+    """Open a plain or gzip-compressed text file (compression detected from the magic bytes)."""
     if is_gzip(path):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="ascii")
-    return open(path, encoding="ascii")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding)
+    return open(path, encoding=encoding)
 
 
 def iter_fasta_records(path: str | os.PathLike[str]) -> Iterator[FastaRecord]:
@@ -58,7 +60,7 @@ def iter_fasta_records(path: str | os.PathLike[str]) -> Iterator[FastaRecord]:
     """
     path = Path(path)
     n = 0
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         for header, sequence in SimpleFastaParser(handle):
             n += 1
             words = header.split(maxsplit=1)

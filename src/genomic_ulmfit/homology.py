@@ -77,8 +77,10 @@ def _blastn_hits(
     threads: int,
     evalue: float,
     dust: bool,
+    min_identity: float = 0.0,
 ) -> list[tuple[int, int]]:
-    """(query index, subject index) of every hit with alignment length >= min_length, both strands."""
+    """(query index, subject index) of every hit with alignment length >= min_length and
+    percent identity >= min_identity, both strands."""
     makeblastdb, blastn = _require_tool("makeblastdb"), _require_tool("blastn")
     # Index names, not the caller's ids, go to BLAST: it would parse ids with '|' or spaces.
     q_fa, s_fa = workdir / "query.fa", workdir / "subject.fa"
@@ -92,13 +94,13 @@ def _blastn_hits(
         "-dust", "yes" if dust else "no", "-num_threads", str(threads),
         # The default (500) would silently drop hits of sequences in large repeat families.
         "-max_target_seqs", str(max(len(subject), 1)),
-        "-outfmt", "6 qseqid sseqid length",
+        "-outfmt", "6 qseqid sseqid length pident",
     ])
     hits = set()
     with open(out) as fh:
         for line in fh:
-            q, s, length = line.split("\t")
-            if int(length) >= min_length:
+            q, s, length, pident = line.split("\t")
+            if int(length) >= min_length and float(pident) >= min_identity:
                 hits.add((int(q[1:]), int(s[1:])))
     return sorted(hits)
 
@@ -153,16 +155,18 @@ def blast_between(
     *,
     evalue: float = 1000.0,
     dust: bool = False,
+    min_identity: float = 0.0,
 ) -> list[tuple[str, str]]:
     """(query id, subject id) pairs with a blastn hit of `query` against `subject`; same settings
-    as blast_all_vs_all. Useful to check that held-out sequences have no hit in training."""
+    as blast_all_vs_all, and hits below `min_identity` percent identity ignored. Useful to
+    check that held-out sequences have no hit in training."""
     _check_frame(query, "blast_between (query)")
     _check_frame(subject, "blast_between (subject)")
     path, tmp = _workdir(workdir)
     try:
         hits = _blastn_hits(
             query["sequence"].tolist(), subject["sequence"].tolist(), path,
-            word_size, min_length, threads, evalue, dust,
+            word_size, min_length, threads, evalue, dust, min_identity,
         )
     finally:
         if tmp is not None:

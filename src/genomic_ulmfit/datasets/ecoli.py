@@ -19,13 +19,10 @@ import argparse
 import gzip
 import json
 import logging
-import os
 import re
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +32,7 @@ from Bio import SeqIO
 from Bio.SeqFeature import CompoundLocation, ExactPosition, SeqFeature
 from Bio.SeqRecord import SeqRecord
 
+from genomic_ulmfit.datasets.common import atomic_target, split_counts
 from genomic_ulmfit.fasta import is_gzip, reverse_complement
 from genomic_ulmfit.homology import blast_all_vs_all, homology_aware_split, leakage_report
 
@@ -240,21 +238,6 @@ def build_ecoli_promoter_set(
 # --------------------------------------------------------------------------- command line
 
 
-@contextmanager
-def _atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; os.replace it onto `path` only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="ecoli-dataset",
@@ -275,11 +258,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
-    table = df.groupby(["split", "label"]).size()
-    return {s: {lab: int(n) for lab, n in table[s].items()} for s in ("train", "valid", "test") if s in table}
-
-
 def ecoli_dataset_main(argv: list[str] | None = None) -> None:
     """CLI: build the set, split it with BLAST homology, write the TSV and its summary JSON."""
     args = _parse_args(argv)
@@ -297,14 +275,14 @@ def ecoli_dataset_main(argv: list[str] | None = None) -> None:
         "build": df.attrs["build_stats"],
         "homology": {"word_size": args.word_size, "min_length": args.min_length,
                      "blast_seconds": round(blast_seconds, 2), **split.attrs["homology_split"]},
-        "counts": _counts(split),
+        "counts": split_counts(split),
         "leakage": leakage_report(split, pairs),
     }
-    with _atomic_target(args.out) as tmp:
+    with atomic_target(args.out) as tmp:
         split[OUTPUT_COLUMNS].to_csv(tmp, sep="\t", index=False,
                                      compression="gzip" if args.out.suffix == ".gz" else None)
     summary_path = args.out.with_name(args.out.stem + ".summary.json")
-    with _atomic_target(summary_path) as tmp:
+    with atomic_target(summary_path) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     logger.info("wrote %s (%d rows) and %s", args.out, len(split), summary_path)
 

@@ -1,0 +1,227 @@
+"""Labelled datasets from sequence files.
+
+`fasta_classes`: one or more FASTA files per class label (e.g. CNNPromoterData's
+Ecoli_prom.fa -> promoter, Ecoli_non_prom.fa -> non_promoter; enhancer /
+non-enhancer per species; mRNA / lncRNA). Optional separate test inputs per class
+go to named test splits (test, test_challenge, ...) as given; everything else is
+split seeded into train/valid/test, or train/valid when test inputs are given.
+
+`labelled_table`: a user's labelled FASTA (header `>id label [split]`, or any
+regex with named groups id, label and optionally split) or TSV (columns sequence,
+label, optional id and split).
+
+Repeated sequences are kept once (the first occurrence; test inputs are read first,
+so a test sequence never reappears in training); a sequence found under two labels
+is dropped everywhere. Both are counted in the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from genomic_ulmfit.datasets.common import (
+    add_split_args, check_sequence, check_split_name, split_from_args, write_dataset,
+)
+from genomic_ulmfit.fasta import iter_fasta_records, open_text
+
+__all__ = [
+    "build_fasta_classes",
+    "dedupe_sequences",
+    "fasta_classes_main",
+    "labelled_table_main",
+    "read_labelled_table",
+]
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_COLUMNS = ["id", "sequence", "label", "split", "source", "record"]
+HEADER_REGEX = r"^(?P<id>\S+)\s+(?P<label>\S+)(?:\s+(?P<split>\S+))?"
+
+
+def _line_of_record(path: Path, index: int) -> int:
+    """Line number of the header of the `index`-th (1-based) record, for error messages."""
+    n = 0
+    with open_text(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            n += line.startswith(">")
+            if n == index:
+                return lineno
+    return 0
+
+
+def _fasta_rows(path: Path, label: str | None, split: str, header: re.Pattern | None = None) -> list[dict]:
+    rows = []
+    for n, rec in enumerate(iter_fasta_records(path), start=1):
+        where = f"{path}: record #{n} '{rec.name}'"
+        row = {"id": rec.name, "label": label, "split": split}
+        if header is not None:
+            m = header.match(rec.header)
+            if m is None or not m.groupdict().get("label"):
+                raise ValueError(f"{where} (line {_line_of_record(path, n)}): header {rec.header!r} does "
+                                 f"not match {header.pattern!r}; expected '>id label [split]'")
+            row.update({k: v for k, v in m.groupdict().items() if v is not None})
+        try:
+            seq = check_sequence(rec.sequence, where)
+        except ValueError as err:
+            raise ValueError(f"{err} (the record starts on line {_line_of_record(path, n)})") from None
+        rows.append({**row, "sequence": seq, "source": str(path), "record": rec.name})
+    return rows
+
+
+def _unique_ids(df: pd.DataFrame) -> pd.Series:
+    """Ids made unique by a _2, _3, ... suffix on repeats."""
+    rank = df.groupby("id").cumcount()
+    return df["id"].where(rank == 0, df["id"] + "_" + (rank + 1).astype(str))
+
+
+def dedupe_sequences(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Keep each sequence once (first row); drop sequences that carry two labels."""
+    labels_per_seq = df.groupby("sequence")["label"].nunique()
+    conflicting = df["sequence"].isin(labels_per_seq.index[labels_per_seq > 1])
+    repeated = df["sequence"].duplicated() & ~conflicting
+    stats = {"duplicate_sequences": int(repeated.sum()),
+             "conflicting_label_sequences": int(conflicting.sum())}
+    out = df.loc[~conflicting & ~repeated].reset_index(drop=True)
+    return out.assign(id=_unique_ids(out)), stats
+
+
+def build_fasta_classes(
+    classes: dict[str, list[Path]], tests: dict[str, dict[str, list[Path]]] | None = None,
+) -> pd.DataFrame:
+    """Rows (id, sequence, label, split, source, record) of every class FASTA; rows of
+    `tests` ({split name: {label: files}}) carry their split, the others an empty one."""
+    if not classes:
+        raise ValueError("fasta_classes: no class given; expected at least one LABEL=FASTA")
+    rows = []
+    for split, per_label in (tests or {}).items():
+        check_split_name(split, "fasta_classes test inputs")
+        unknown = sorted(set(per_label) - set(classes))
+        if unknown:
+            raise ValueError(f"fasta_classes: test split {split!r} has label(s) {unknown} "
+                             f"that are not classes; classes: {sorted(classes)}")
+        rows += [r for label, files in per_label.items() for f in files for r in _fasta_rows(Path(f), label, split)]
+    rows += [r for label, files in classes.items() for f in files for r in _fasta_rows(Path(f), label, "")]
+    df = pd.DataFrame(rows)
+    df["id"] = df["label"] + ":" + df["id"]
+    df, stats = dedupe_sequences(df)
+    df.attrs["build_stats"] = {**stats, "read": len(rows)}
+    logger.info("fasta_classes: %d records read, %s; kept %d %s", len(rows), stats, len(df),
+                df.groupby(["split", "label"]).size().to_dict())
+    return df
+
+
+# --------------------------------------------------------------------------- labelled table
+
+
+def _table_rows(path: Path) -> list[dict]:
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
+    missing = [c for c in ("sequence", "label") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected tab-separated columns "
+                         f"sequence and label (optional id, split); found {list(df.columns)}")
+    rows = []
+    for i, r in enumerate(df.to_dict("records")):
+        where = f"{path}: line {i + 2}"
+        if not r["label"]:
+            raise ValueError(f"{where}: empty label; expected a class name")
+        split = check_split_name(r["split"], where) if r.get("split") else ""
+        rows.append({**r, "id": r.get("id") or f"row{i + 1}", "sequence": check_sequence(r["sequence"], where),
+                     "split": split, "source": str(path), "record": str(i + 1)})
+    return rows
+
+
+def read_labelled_table(path: str | Path, fmt: str = "auto", header_regex: str = HEADER_REGEX) -> pd.DataFrame:
+    """Rows of a labelled FASTA or TSV (format told by the first character when 'auto')."""
+    path = Path(path)
+    if fmt == "auto":
+        with open_text(path, encoding="utf-8") as fh:
+            first = next((line for line in fh if line.strip()), "")
+        fmt = "fasta" if first.startswith(">") else "tsv"
+    if fmt == "fasta":
+        rows = _fasta_rows(path, None, "", re.compile(header_regex))
+        for n, r in enumerate(rows, start=1):
+            r["split"] = check_split_name(r["split"], f"{path}: record #{n}") if r["split"] else ""
+    elif fmt == "tsv":
+        rows = _table_rows(path)
+    else:
+        raise ValueError(f"{path}: format {fmt!r}; expected auto, fasta or tsv")
+    if not rows:
+        raise ValueError(f"{path}: no labelled sequence found")
+    df, stats = dedupe_sequences(pd.DataFrame(rows))
+    df.attrs["build_stats"] = {**stats, "read": len(rows)}
+    return df
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _files_of(text: str, what: str) -> tuple[str, list[Path]]:
+    key, sep, files = text.partition("=")
+    if not sep or not key or not files:
+        raise ValueError(f"{what} {text!r}; expected LABEL=FILE[,FILE...]")
+    return key, [Path(f) for f in files.split(",")]
+
+
+def _class_args(items: list[str]) -> dict[str, list[Path]]:
+    out: dict[str, list[Path]] = {}
+    for item in items:
+        label, files = _files_of(item, "--class")
+        out.setdefault(label, []).extend(files)
+    return out
+
+
+def _test_args(items: list[str]) -> dict[str, dict[str, list[Path]]]:
+    out: dict[str, dict[str, list[Path]]] = {}
+    for item in items:
+        split, sep, rest = item.partition(":")
+        if not sep:
+            raise ValueError(f"--test {item!r}; expected SPLIT:LABEL=FILE[,FILE...] (e.g. test_challenge:mRNA=x.fa)")
+        label, files = _files_of(rest, "--test")
+        out.setdefault(split, {}).setdefault(label, []).extend(files)
+    return out
+
+
+def _write(df: pd.DataFrame, args: argparse.Namespace, summary: dict) -> None:
+    split, info = split_from_args(df, args)
+    write_dataset(split, args.out, {**summary, "build": df.attrs["build_stats"], "split": info}, OUTPUT_COLUMNS)
+
+
+def _setup(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    p.add_argument("--out", type=Path, required=True, help="output TSV; .summary.json next to it")
+    add_split_args(p)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args
+
+
+def fasta_classes_main(argv: list[str] | None = None) -> None:
+    """CLI: class FASTA files (+ optional named test inputs) -> labelled, split dataset."""
+    p = argparse.ArgumentParser(prog="fasta-classes", description="A labelled dataset from FASTA files per class.")
+    p.add_argument("--class", dest="classes", action="append", default=[], metavar="LABEL=FILE[,FILE]",
+                   help="the FASTA file(s) of one class; repeat per class")
+    p.add_argument("--test", dest="tests", action="append", default=[], metavar="SPLIT:LABEL=FILE[,FILE]",
+                   help="separate test input of a class for split SPLIT (test, test_challenge, ...)")
+    args = _setup(p, argv)
+    classes, tests = _class_args(args.classes), _test_args(args.tests)
+    df = build_fasta_classes(classes, tests)
+    summary = {"builder": "fasta_classes", "seed": args.seed,
+               "classes": {k: [str(f) for f in v] for k, v in classes.items()},
+               "tests": {s: {k: [str(f) for f in v] for k, v in t.items()} for s, t in tests.items()}}
+    _write(df, args, summary)
+
+
+def labelled_table_main(argv: list[str] | None = None) -> None:
+    """CLI: a labelled FASTA or TSV -> labelled, split dataset (given splits are kept)."""
+    p = argparse.ArgumentParser(prog="labelled-table", description="A dataset from a labelled FASTA or TSV.")
+    p.add_argument("--table", type=Path, required=True, help="labelled FASTA or TSV (sequence, label[, id, split])")
+    p.add_argument("--format", default="auto", choices=["auto", "fasta", "tsv"])
+    p.add_argument("--header-regex", default=HEADER_REGEX,
+                   help="FASTA header regex with named groups id, label and optionally split")
+    args = _setup(p, argv)
+    df = read_labelled_table(args.table, args.format, args.header_regex)
+    _write(df, args, {"builder": "labelled_table", "seed": args.seed, "table": str(args.table)})
