@@ -1,4 +1,5 @@
-"""Shared fixtures: where the read-only real data lives, and local HTTP servers.
+"""Shared fixtures: where the read-only real data lives, local HTTP servers, and
+one local end-to-end run of config/test.yaml.
 
 The real public data (see ../shared/data/README.md) sits next to the checkout,
 or wherever GULMFIT_SHARED_DATA points. Tests that need it skip when it is absent.
@@ -15,6 +16,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from workflow_run import e2e_config, snakemake, write_config
 
 SHARED_DATA_ENV = "GULMFIT_SHARED_DATA"
 
@@ -74,3 +77,15 @@ def http_serve() -> Iterator[Callable[[Path], str]]:
     yield start
     for cm in reversed(servers):
         cm.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def e2e(shared_data_http: str, tmp_path_factory: pytest.TempPathFactory):
+    """config/test.yaml run once locally, downloads from the HTTP mirror: shared by
+    the end-to-end tests and the SLURM test, which compares its results with it.
+    (workdir, configfile, config, CompletedProcess)."""
+    workdir = tmp_path_factory.mktemp("e2e")
+    cfg = e2e_config(shared_data_http)
+    configfile = write_config(workdir / "test.yaml", cfg)
+    res = snakemake(workdir, "--cores", "2", "--resources", "gpu=1", configfile=configfile)
+    return workdir, configfile, cfg, res

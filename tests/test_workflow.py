@@ -2,40 +2,13 @@
 served over 127.0.0.1, the whole test config end to end."""
 import json
 import re
-import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile")]
-
-
-def snakemake(workdir: Path, *args: str, configfile: Path = REPO / "config" / "config.yaml",
-              check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(configfile), *args]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
-    if check and res.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
-    return res
-
-
-def planned_jobs(res: subprocess.CompletedProcess) -> dict[str, int]:
-    """Job counts from a dry run's 'Job stats' table."""
-    out = res.stdout + res.stderr
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:", 1)[1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
-            if m.group(1) != "total"}
-
-
-def write_config(path: Path, cfg: dict) -> Path:
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return path
+from workflow_run import REPO, planned_jobs, snakemake, write_config  # noqa: F401 (re-exported)
 
 
 def test_default_dag_shares_the_general_lm(tmp_path):
@@ -77,17 +50,6 @@ def test_training_rules_declare_the_gpu_resource():
     for name in ("pretrain", "finetune", "classify", "evaluate"):
         text = (REPO / "workflow" / "rules" / f"{name}.smk").read_text()
         assert re.search(r"resources:\s*\n\s*gpu=1", text), name
-
-
-@pytest.fixture(scope="module")
-def e2e(shared_data_http, tmp_path_factory):
-    """config/test.yaml run once, downloads from the HTTP mirror."""
-    workdir = tmp_path_factory.mktemp("e2e")
-    cfg = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
-    cfg["mirror"] = shared_data_http
-    configfile = write_config(workdir / "test.yaml", cfg)
-    res = snakemake(workdir, "--cores", "2", "--resources", "gpu=1", configfile=configfile)
-    return workdir, configfile, cfg, res
 
 
 @pytest.mark.slow

@@ -38,11 +38,13 @@ rule train_classifier:
     threads: config["threads"]
     resources:
         gpu=1,
+        attempt=job_attempt,
     log:
         "logs/classify/{task}/{init}/k{k}s{stride}/{preset}/n{size}/seed{seed}.log",
     conda:
         "../../envs/train.yaml"
     shell:
-        "{PY} classify --dataset {input.dataset:q} --out {output.model:q} {params.training} "
+        fail_first_attempt("train_classifier")
+        + "{PY} classify --dataset {input.dataset:q} --out {output.model:q} {params.training} "
         "{params.model} --seed {wildcards.seed} --history {output.history:q} "
         "--schedule {output.schedule:q} --summary {output.summary:q} > {log} 2>&1"

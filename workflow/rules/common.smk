@@ -108,12 +108,28 @@ def stage_args(kind):
             f"--stage-lrs {','.join(map(str, c['stage_lrs']))}{drop}")
 
 
+def job_attempt(wildcards, attempt) -> int:
+    """Resource `attempt`: 1, then 2 on the first retry; lets the shell command see it."""
+    return attempt
+
+
+def fail_first_attempt(rule_name: str) -> str:
+    """Shell prefix that fails the job's first attempt when config `fail_first_attempt`
+    names the rule (to test retries); the rule declares `resources: attempt=job_attempt`."""
+    if rule_name not in config["fail_first_attempt"]:
+        return ""
+    return ("if [ {resources.attempt} -eq 1 ]; then echo 'fail_first_attempt: rule "
+            f"{rule_name} fails its first attempt on purpose (config fail_first_attempt)' >&2; "
+            "exit 1; fi; ")
+
+
 def model_args(wildcards):
     return f"--preset {wildcards.preset} --model {MODEL_JSON} {DEVICE_ARGS} --threads {config['threads']}"
 
 
 def all_targets():
     targets = [f"results/tables/{t}.md" for t in config["tables"]]
+    targets.append("results/datasets/leakage.csv")  # leakage audit of every task's dataset
     targets += [f"results/figures/{t}_vs_paper.png" for t in config["tables"]]
     targets += [f"results/figures/{t}_roc_pr.png" for t in config["tables"]]
     targets += [f"results/figures/{t}_confusion.png" for t in config["tables"]]

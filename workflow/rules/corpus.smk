@@ -12,11 +12,14 @@ rule tokenize_corpus:
         max_bases=lambda w: (f"--max-bases {config['corpora'][w.corpus]['max_bases']}"
                              if config["corpora"][w.corpus].get("max_bases") else ""),
         strands=lambda w: "--both-strands" if config["corpora"][w.corpus].get("both_strands") else "",
+    resources:
+        attempt=job_attempt,
     log:
         "logs/corpus/{corpus}/k{k}s{stride}.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "{PY} tokenize {input:q} --out {output:q} --k {wildcards.k} --stride {wildcards.stride} "
+        fail_first_attempt("tokenize_corpus")
+        + "{PY} tokenize {input:q} --out {output:q} --k {wildcards.k} --stride {wildcards.stride} "
         "--valid-fraction {params.valid_fraction} --region-bp {params.region_bp} "
         "{params.max_bases} {params.strands} > {log} 2>&1"

@@ -14,11 +14,13 @@ rule evaluate:
     threads: config["threads"]
     resources:
         gpu=1,
+        attempt=job_attempt,
     log:
         "logs/evaluate/{task}/{init}/k{k}s{stride}/{preset}/n{size}/seed{seed}.log",
     conda:
         "../../envs/train.yaml"
     shell:
-        "{PY} evaluate --model {input.model:q} --dataset {input.dataset:q} --split test "
+        fail_first_attempt("evaluate")
+        + "{PY} evaluate --model {input.model:q} --dataset {input.dataset:q} --split test "
         "{params.positive} --predictions {output.predictions:q} --metrics {output.metrics:q} "
         "--device {config[device]} --threads {threads} > {log} 2>&1"

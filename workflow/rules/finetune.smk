@@ -16,11 +16,13 @@ rule finetune_lm:
     threads: config["threads"]
     resources:
         gpu=1,
+        attempt=job_attempt,
     log:
         "logs/finetune/{task}/{corpus}/k{k}s{stride}/{preset}/seed{seed}.log",
     conda:
         "../../envs/train.yaml"
     shell:
-        "{PY} finetune --lm {input.lm:q} --dataset {input.dataset:q} --out {output.model:q} "
+        fail_first_attempt("finetune_lm")
+        + "{PY} finetune --lm {input.lm:q} --dataset {input.dataset:q} --out {output.model:q} "
         "{params.cycle} {params.model} --seed {wildcards.seed} --history {output.history:q} "
         "--summary {output.summary:q} > {log} 2>&1"

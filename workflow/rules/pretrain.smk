@@ -16,12 +16,14 @@ rule pretrain_lm:
     threads: config["threads"]
     resources:
         gpu=1,
+        attempt=job_attempt,
     log:
         "logs/pretrain/{corpus}/k{k}s{stride}/{preset}/seed{seed}.log",
     conda:
         "../../envs/train.yaml"
     shell:
-        "{PY} pretrain --corpus {input.corpus:q} --out {output.model:q} {params.cycle} "
+        fail_first_attempt("pretrain_lm")
+        + "{PY} pretrain --corpus {input.corpus:q} --out {output.model:q} {params.cycle} "
         "{params.model} --seed {wildcards.seed} --history {output.history:q} "
         "--schedule {output.schedule:q} --summary {output.summary:q} > {log} 2>&1"
 
@@ -41,10 +43,12 @@ rule lr_find_lm:
     threads: config["threads"]
     resources:
         gpu=1,
+        attempt=job_attempt,
     log:
         "logs/lr_find/{corpus}/k{k}s{stride}/{preset}.log",
     conda:
         "../../envs/train.yaml"
     shell:
-        "{PY} lr-find --corpus {input.corpus:q} --csv {output.csv:q} --plot {output.plot:q} "
+        fail_first_attempt("lr_find_lm")
+        + "{PY} lr-find --corpus {input.corpus:q} --csv {output.csv:q} --plot {output.plot:q} "
         "--suggestion {output.suggestion:q} {params.model} > {log} 2>&1"
