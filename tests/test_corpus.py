@@ -162,3 +162,30 @@ def test_markov_baseline_of_the_real_genome_beats_the_prior(shared_data, ecoli_c
     loss = Corpus.open(ecoli_corpus[0]).markov_baseline_loss()
     prior = 2 * np.log(4)  # k=5, stride 2
     assert 0.03 < prior - loss < 0.3  # genomes are nearly incompressible, but not iid
+
+
+def test_genome_ensemble_records_per_genome_provenance(shared_data, tmp_path):
+    """Several genomes make one corpus; meta.json and {split}.sources.npy say which genome
+    every document and token came from."""
+    fastas = [shared_data / ECOLI_FNA, shared_data / "model_organisms" / "A.thaliana.fa.gz",
+              shared_data / "model_organisms" / "C.elegans.fa.gz"]
+    names = ["ecoli", "athaliana", "celegans"]
+    meta = build_corpus(fastas, tmp_path / "c", KmerTokenizer(3, 3), region_bp=20_000,
+                        max_bases=300_000, names=names)
+    corpus = Corpus.open(tmp_path / "c")
+    assert [s["name"] for s in meta["sources"]] == names
+    for split in ("train", "valid"):
+        per_doc = corpus.document_sources(split)
+        docs = corpus.documents(split)
+        assert len(per_doc) == len(docs) == meta[f"{split}_documents"]
+        assert set(per_doc) == set(names)  # every genome reaches both splits
+        for s in meta["sources"]:
+            mine = [len(d) for d, n in zip(docs, per_doc) if n == s["name"]]
+            assert s[f"{split}_tokens"] == sum(mine) > 0
+            assert s[f"{split}_documents"] == len(mine)
+        assert sum(s[f"{split}_tokens"] for s in meta["sources"]) == meta[f"{split}_tokens"]
+    # documents come in file order: the first genome's documents before the second's
+    order = [names.index(n) for n in corpus.document_sources("train")]
+    assert order == sorted(order)
+    with pytest.raises(ValueError, match="one distinct name per FASTA"):
+        build_corpus(fastas, tmp_path / "d", KmerTokenizer(3, 3), names=["a", "a", "b"])

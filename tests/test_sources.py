@@ -153,3 +153,22 @@ def test_connection_cut_short_fails_and_leaves_nothing(tmp_path: Path) -> None:
         server.server_close()
         thread.join()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("given", [None, "None", "null"])
+def test_unknown_checksum_downloads_unverified_and_records_it(sources: dict, shared_data: Path,
+                                                              tmp_path: Path, given) -> None:
+    """`sha256: null` (a source whose checksum is not known yet; 'None' on the command line
+    the download rule writes) fetches unverified and records the sha256 next to the file."""
+    from genomic_ulmfit.cli import main
+    src = sources["cnn_ecoli_prom"]
+    dest = tmp_path / "Ecoli_prom.fa"
+    if given is None:
+        fetch(src["url"], dest, None, mirror=str(shared_data), mirror_path=src["mirror_path"])
+    else:
+        main(["fetch", "--url", src["url"], "--sha256", given, "--out", str(dest),
+              "--mirror", str(shared_data), "--mirror-path", src["mirror_path"]])
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == src["sha256"]
+    assert (tmp_path / "Ecoli_prom.fa.sha256").read_text() == f"{src['sha256']}  Ecoli_prom.fa\n"
+    with pytest.raises(ValueError, match="not 64 hex digits"):
+        fetch(src["url"], tmp_path / "x.fa", "abc", mirror=str(shared_data), mirror_path=src["mirror_path"])

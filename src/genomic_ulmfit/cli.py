@@ -7,6 +7,8 @@
     genomic-ulmfit fasta-classes  labelled dataset from FASTA files per class (+ test inputs)
     genomic-ulmfit labelled-table dataset from a labelled FASTA or TSV
     genomic-ulmfit bed-regions labelled dataset from BED regions of a genome
+    genomic-ulmfit metagenomics-amplicon  16S amplicon reads (in-silico PCR) labelled by genus
+    genomic-ulmfit metagenomics-shotgun   16S shotgun reads labelled by genus
     genomic-ulmfit leakage     share of held-out sequences with a blastn hit to training
     genomic-ulmfit leakage-table  the leakage of every task in one CSV
     genomic-ulmfit tokenize    genome FASTA(s) -> LM corpus (token arrays on disk)
@@ -92,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-bases", type=int, default=None, help="use only the first N bases")
     p.add_argument("--both-strands", action="store_true",
                    help="add every region's reverse complement (to the same split)")
+    p.add_argument("--names", type=lambda t: t.split(","), default=None,
+                   help="comma-separated name of each FASTA, for per-genome provenance (default: file names)")
     p.add_argument("--seed", type=int, default=0)
     _common(p)
 
@@ -159,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="")
     p.add_argument("--positive", default=None, help="roc-pr: the positive class")
     p.add_argument("--metrics", default="accuracy,precision,recall,mcc", help="vs-paper: metrics")
+    p.add_argument("--dataset", type=Path, default=None,
+                   help="train-size-curve: the task's dataset TSV (gives the size of points of size 'all')")
     _common(p)
     return parser
 
@@ -168,6 +174,20 @@ def _labelled(inputs: list[str]) -> dict[str, Path]:
     if any(len(p) != 2 for p in pairs):
         raise ValueError(f"expected LABEL=PATH inputs, got {inputs}")
     return {label: Path(path) for label, path in pairs}
+
+
+def _curve_points(inputs: list[str], dataset: Path | None) -> list[tuple[str, int, Path]]:
+    """SERIES=SIZE=METRICS_JSON inputs; SIZE 'all' is the dataset's training-split size."""
+    parts = [i.split("=", 2) for i in inputs]
+    if any(len(p) != 3 for p in parts):
+        raise ValueError(f"expected SERIES=SIZE=METRICS_JSON inputs, got {inputs}")
+    n_all = None
+    if any(size == "all" for _, size, _ in parts):
+        if dataset is None:
+            raise ValueError("train-size-curve: a point of size 'all' needs --dataset")
+        import pandas as pd  # the report env: no dataset-builder dependencies
+        n_all = int((pd.read_csv(dataset, sep="\t", usecols=["split"])["split"] == "train").sum())
+    return [(series, n_all if size == "all" else int(size), Path(f)) for series, size, f in parts]
 
 
 def _plot(args) -> None:
@@ -186,6 +206,8 @@ def _plot(args) -> None:
         plots.plot_metrics_vs_paper(pd.read_csv(a[0]), args.metrics.split(","), out, title)
     elif args.kind == "lm-prior":
         plots.plot_lm_vs_prior(_labelled(a), out, title)
+    elif args.kind == "train-size-curve":
+        plots.plot_train_size_curve(_curve_points(a, args.dataset), args.metrics.split(",")[0], out, title)
 
 
 # Dataset builders parse their own arguments: (module, function) per subcommand.
@@ -195,6 +217,8 @@ DATASET_COMMANDS = {
     "fasta-classes": ("fasta_sets", "fasta_classes_main"),
     "labelled-table": ("fasta_sets", "labelled_table_main"),
     "bed-regions": ("regions", "bed_regions_main"),
+    "metagenomics-amplicon": ("metagenomics", "metagenomics_amplicon_main"),
+    "metagenomics-shotgun": ("metagenomics", "metagenomics_shotgun_main"),
     "leakage": ("leakage", "leakage_main"),
     "leakage-table": ("leakage", "leakage_table_main"),
 }
@@ -211,7 +235,7 @@ def _dataset_command(name: str, argv: list[str]) -> None:
         raise SystemExit(1) from None
 
 
-PLOTS = ("training", "schedule", "confusion", "roc-pr", "vs-paper", "lm-prior")
+PLOTS = ("training", "schedule", "confusion", "roc-pr", "vs-paper", "lm-prior", "train-size-curve")
 
 
 def _config(args):
@@ -250,7 +274,7 @@ def run(args: argparse.Namespace) -> None:
         build_corpus(args.fasta, args.out, KmerTokenizer(args.k, args.stride),
                      valid_fraction=args.valid_fraction, region_bp=args.region_bp,
                      min_doc_tokens=args.min_doc_tokens, seed=args.seed,
-                     max_bases=args.max_bases, both_strands=args.both_strands)
+                     max_bases=args.max_bases, both_strands=args.both_strands, names=args.names)
     elif cmd == "pretrain":
         from .corpus import Corpus
         from .train import pretrain_lm

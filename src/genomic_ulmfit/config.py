@@ -97,17 +97,33 @@ def _check_references(config: dict, sources: dict) -> None:
              f"config key training.{kind}: stage_epochs and stage_lrs differ in length")
     for name, table in config["tables"].items():
         for i, row in enumerate(table["rows"]):
-            need(row["experiment"] in config["experiments"],
-                 f"config key tables.{name}.rows.{i}.experiment: {row['experiment']!r} is not an "
+            need(row.get("experiment", "") in config["experiments"] or "experiment" not in row,
+                 f"config key tables.{name}.rows.{i}.experiment: {row.get('experiment')!r} is not an "
                  f"experiment; allowed: {sorted(config['experiments'])}")
+            need("experiment" in row or row.get("paper"),
+                 f"config key tables.{name}.rows.{i}: a row without an experiment needs paper values")
+        runs = [config["experiments"].get(r.get("experiment")) for r in table["rows"] if r.get("experiment")]
+        need(bool(runs), f"config key tables.{name}.rows: no row names an experiment")
+        if table.get("curve"):
+            tasks = sorted({e["task"] for e in runs if e})
+            need(len(tasks) <= 1, f"config key tables.{name}.curve: the rows' experiments use tasks "
+                 f"{tasks}; a training-size curve needs one task")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
 
-def load_sources(path: Path) -> dict:
-    sources = yaml.safe_load(Path(path).read_text())
-    for name, src in sources.items():
-        missing = [k for k in ("url", "sha256", "mirror_path") if k not in src]
-        if missing:
-            raise ConfigError(f"{path}: source {name!r} lacks {missing}")
-    return sources
+def load_sources(paths: str | Path | list, base: Path | None = None) -> dict:
+    """The sources of one YAML file or of several (config `sources`: a path or a list),
+    paths relative to `base`. `sha256: null` marks a checksum not known yet (recorded at
+    the first download). A name defined in two files is an error."""
+    sources: dict = {}
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        path = Path(base) / path if base is not None else Path(path)
+        for name, src in (yaml.safe_load(path.read_text()) or {}).items():
+            missing = [k for k in ("url", "sha256", "mirror_path") if k not in src]
+            if missing:
+                raise ConfigError(f"{path}: source {name!r} lacks {missing}")
+            if name in sources:
+                raise ConfigError(f"{path}: source {name!r} is already defined in {sources[name]['_file']}")
+            sources[name] = {**src, "_file": str(path)}
+    return {name: {k: v for k, v in src.items() if k != "_file"} for name, src in sources.items()}

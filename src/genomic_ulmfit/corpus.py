@@ -3,7 +3,9 @@
 A corpus directory holds, per split (train, valid):
   {split}.npy        all tokens of the split, concatenated (memory-mappable)
   {split}.lens.npy   lengths of the documents the tokens are made of
-  meta.json          tokenization, sources, counts
+  {split}.sources.npy  index (into meta.json "sources") of the genome each document came from
+  meta.json          tokenization, sources (per genome: records, bases, tokens and
+                     documents per split), counts
 Documents are the runs of unambiguous k-mers inside one region: genomes are
 cut into regions of `region_bp` bases, each region goes wholly to train or to
 validation (so no sequence leaks across), and every k-mer holding an N or
@@ -123,14 +125,16 @@ class _SplitWriter:
     split: str
     dtype: np.dtype
     lens: list[int] = field(default_factory=list)
+    sources: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.out = open(self.directory / f"{self.split}.npy", "wb")
         self.out.write(npy_header(self.dtype, 0))
 
-    def add(self, doc: np.ndarray) -> None:
+    def add(self, doc: np.ndarray, source: int) -> None:
         self.out.write(memoryview(np.ascontiguousarray(doc, dtype=self.dtype)))
         self.lens.append(len(doc))
+        self.sources.append(source)
 
     def finish(self) -> int:
         """Rewrite the header with the final length; write {split}.lens.npy."""
@@ -139,7 +143,14 @@ class _SplitWriter:
         self.out.write(npy_header(self.dtype, total))
         self.out.close()
         np.save(self.directory / f"{self.split}.lens.npy", np.asarray(self.lens, dtype=np.int64))
+        np.save(self.directory / f"{self.split}.sources.npy", np.asarray(self.sources, dtype=np.int32))
         return total
+
+    def per_source(self, n_sources: int) -> tuple[list[int], list[int]]:
+        """(tokens, documents) of each source in this split."""
+        src = np.asarray(self.sources, dtype=np.int64)
+        tokens = np.bincount(src, weights=np.asarray(self.lens, dtype=np.float64), minlength=n_sources)
+        return [int(t) for t in tokens], np.bincount(src, minlength=n_sources).tolist()
 
 
 def reverse_complement_codes(codes: np.ndarray) -> np.ndarray:
@@ -167,15 +178,21 @@ def _documents(ids: np.ndarray, min_tokens: int) -> Iterator[np.ndarray]:
 def build_corpus(fastas: list[Path], out_dir: Path, tokenizer: KmerTokenizer,
                  valid_fraction: float = 0.1, region_bp: int = 100_000,
                  min_doc_tokens: int = 64, seed: int = 0, max_bases: int | None = None,
-                 both_strands: bool = False) -> dict:
+                 both_strands: bool = False, names: list[str] | None = None) -> dict:
     """Tokenize genome FASTA files into a corpus directory (see module docstring).
 
+    Several FASTAs make one corpus (an ensemble of genomes); `names` (default: the file
+    names) label them in meta.json's per-genome provenance and the documents' source index.
     `max_bases` keeps only the first bases of each file (quick runs and tests).
     `both_strands` adds each region's reverse complement to the same split, so
     the LM reads every gene in its sense orientation too.
     """
     if not 0 < valid_fraction < 1:
         raise ValueError(f"valid_fraction={valid_fraction} must lie strictly between 0 and 1")
+    names = list(names) if names is not None else [Path(f).name for f in fastas]
+    if len(names) != len(fastas) or len(set(names)) != len(names):
+        raise ValueError(f"corpus names {names}: expected one distinct name per FASTA "
+                         f"({len(fastas)}: {[str(f) for f in fastas]})")
     out_dir = Path(out_dir)
     tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -188,7 +205,7 @@ def build_corpus(fastas: list[Path], out_dir: Path, tokenizer: KmerTokenizer,
     stats = {"regions": {s: 0 for s in SPLITS}, "bases": 0, "sources": []}
     region_index = 0
 
-    def flush(codes: list[np.ndarray]) -> None:
+    def flush(codes: list[np.ndarray], source: int) -> None:
         nonlocal region_index
         seq = np.concatenate(codes) if len(codes) > 1 else codes[0]
         split = "valid" if (region_index + offset) % period == 0 else "train"
@@ -198,15 +215,15 @@ def build_corpus(fastas: list[Path], out_dir: Path, tokenizer: KmerTokenizer,
         for strand in strands:
             if len(strand) >= tokenizer.k:
                 for doc in _documents(kmer_ids(strand, tokenizer.k, tokenizer.stride), min_doc_tokens):
-                    writers[split].add(doc)
+                    writers[split].add(doc, source)
 
-    for fasta in fastas:
-        source = {"path": str(fasta), "records": 0, "bases": 0}
+    for index, fasta in enumerate(fastas):
+        source = {"name": names[index], "path": str(fasta), "records": 0, "bases": 0}
         current, codes, filled = None, [], 0
         for name, piece in iter_sequence_blocks(fasta):
             if name != current:
                 if codes:
-                    flush(codes)
+                    flush(codes, index)
                 current, codes, filled = name, [], 0
                 source["records"] += 1
             base_codes = encode_bases(piece, f"{fasta}: record {name}", ignore=LINE_BREAKS)
@@ -219,10 +236,10 @@ def build_corpus(fastas: list[Path], out_dir: Path, tokenizer: KmerTokenizer,
                 filled += take
                 base_codes = base_codes[take:]
                 if filled == region_bp:
-                    flush(codes)
+                    flush(codes, index)
                     codes, filled = [], 0
         if codes:
-            flush(codes)
+            flush(codes, index)
         stats["bases"] += source["bases"]
         stats["sources"].append(source)
         logger.info("%s: %d records, %.2f Mbp", fasta, source["records"], source["bases"] / 1e6)
@@ -236,6 +253,9 @@ def build_corpus(fastas: list[Path], out_dir: Path, tokenizer: KmerTokenizer,
     for s in SPLITS:
         meta[f"{s}_tokens"] = writers[s].finish()
         meta[f"{s}_documents"] = len(writers[s].lens)
+        tokens, docs = writers[s].per_source(len(fastas))
+        for source, n_tok, n_doc in zip(meta["sources"], tokens, docs):
+            source[f"{s}_tokens"], source[f"{s}_documents"] = n_tok, n_doc
     if meta["train_tokens"] == 0 or meta["valid_tokens"] == 0:
         shutil.rmtree(tmp_dir)
         raise ValueError(
@@ -278,6 +298,12 @@ class Corpus:
         lens = np.load(self.path / f"{split}.lens.npy")
         bounds = np.concatenate(([0], np.cumsum(lens)))
         return [tokens[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+
+    def document_sources(self, split: str) -> list[str]:
+        """The name of the genome each document of `split` came from, in document order."""
+        index = np.load(self.path / f"{split}.sources.npy")
+        names = [s.get("name", s["path"]) for s in self.meta["sources"]]
+        return [names[i] for i in index.tolist()]
 
     def markov_baseline_loss(self, smoothing: float = 0.5) -> float:
         """Validation cross-entropy (nats per token) of a k-mer Markov chain counted

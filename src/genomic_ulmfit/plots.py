@@ -309,3 +309,30 @@ def plot_lm_vs_prior(summaries: dict[str, Path], path: Path, title: str) -> None
     ax.set(ylabel="gain over the stride prior $\\ln 4^s$\n(nats per token)", title=title)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     _save(fig, path)
+
+
+def plot_train_size_curve(points: list[tuple[str, int, Path]], metric: str, path: Path,
+                          title: str) -> pd.DataFrame:
+    """`metric` against the number of labelled training examples (log x axis), one line per
+    series (naive, pre-trained, ...) with mean ± SD over the metrics files (seeds) of each
+    point. `points`: (series, training-set size, metrics JSON). Returns the plotted table."""
+    from .report import load_metrics, metric_name, metric_value
+
+    if not points:
+        raise ValueError("plot_train_size_curve: no points given")
+    rows = [(series, int(size), metric_value(load_metrics(f), metric, f)) for series, size, f in points]
+    df = (pd.DataFrame(rows, columns=["series", "train_size", "value"])
+          .groupby(["series", "train_size"], sort=False)["value"].agg(["mean", "std", "count"])
+          .reset_index())
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for series, part in df.groupby("series", sort=False):
+        part = part.sort_values("train_size")
+        ax.errorbar(part["train_size"], part["mean"], yerr=part["std"].fillna(0.0), marker="o",
+                    capsize=3, label=series)
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training examples (log scale)")
+    ax.set_ylabel(f"test {metric_name(metric)}")
+    ax.legend(frameon=False)
+    ax.set_title(_wrap(title))
+    _save(fig, path)
+    return df

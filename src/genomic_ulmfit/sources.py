@@ -96,8 +96,13 @@ def _copy_stream(src: BinaryIO, dst: BinaryIO, size: int | None, label: str) -> 
     return copied, digest.hexdigest()
 
 
+# A source whose checksum is not known yet has `sha256: null` in sources.yaml; on the
+# command line that arrives as one of these words.
+UNKNOWN_SHA256 = ("", "none", "null")
+
+
 def _normalise_sha256(sha256: str | None, url: str) -> str | None:
-    if sha256 is None:
+    if sha256 is None or sha256.strip().lower() in UNKNOWN_SHA256:
         return None
     value = sha256.strip().lower()
     if not _SHA256_RE.match(value):
@@ -116,7 +121,8 @@ def fetch(
 ) -> Path:
     """Download `url` (or its copy in `mirror`) to `dest`, verifying `sha256`.
 
-    With `sha256=None` the file is accepted unverified and its checksum is logged.
+    With `sha256=None` (or "null"/"none": a source whose checksum is not known yet) the file
+    is accepted unverified; its sha256 is logged and recorded in `<dest>.sha256`.
     An existing `dest` with the expected checksum is kept without downloading.
     Raises FetchError naming the URL used and the expected and actual sha256;
     after a failure neither `dest` nor a temporary file is left behind.
@@ -157,6 +163,10 @@ def fetch(
             f"(expected sha256 {expected or 'unset'}, actual sha256 {actual or 'not computed'})"
         ) from err
     if not expected:
-        logger.warning("%s fetched without a checksum to verify; its sha256 is %s", location, actual)
+        record = dest.with_name(dest.name + ".sha256")
+        record.write_text(f"{actual}  {dest.name}\n")
+        logger.warning("%s fetched without a checksum to verify (sha256: null); its sha256 is %s, "
+                       "recorded in %s: put it in the source's sha256 to verify later downloads",
+                       location, actual, record)
     logger.info("fetched %s (%d bytes, sha256 %s) in %.1f s", dest, copied, actual, time.monotonic() - started)
     return dest

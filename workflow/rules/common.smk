@@ -17,7 +17,7 @@ from snakemake.settings.types import DeploymentMethod  # noqa: E402
 
 from genomic_ulmfit.config import load_sources, validate_config  # noqa: E402
 
-SOURCES = load_sources(REPO / config["sources"])
+SOURCES = load_sources(config["sources"], base=REPO)  # one file or a list
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml", SOURCES)
 
 # Without --use-conda, rules run the interpreter that runs Snakemake (the
@@ -76,12 +76,19 @@ def run_id(name, seed):
     return f"{exp['task']}/{init_of(exp)}/k{exp['k']}s{exp['stride']}/{PRESET}/n{size}/seed{seed}"
 
 
-def metrics_path(name, seed):
-    return f"results/evaluation/{run_id(name, seed)}/test.metrics.json"
+def metrics_path(name, seed, split="test"):
+    """`split`: the test split (test, or a named one such as test_challenge)."""
+    return f"results/evaluation/{run_id(name, seed)}/{split}.metrics.json"
 
 
-def predictions_path(name, seed):
-    return f"results/evaluation/{run_id(name, seed)}/test.predictions.csv"
+def predictions_path(name, seed, split="test"):
+    return f"results/evaluation/{run_id(name, seed)}/{split}.predictions.csv"
+
+
+def is_binary_table(table):
+    """Whether the table's experiments classify two classes (a task with a `positive`)."""
+    rows = [r for r in config["tables"][table]["rows"] if r.get("experiment")]
+    return bool(rows) and bool(config["tasks"][EXPERIMENTS[rows[0]["experiment"]]["task"]].get("positive"))
 
 
 def classifier_dir(name, seed):
@@ -131,7 +138,8 @@ def all_targets():
     targets = [f"results/tables/{t}.md" for t in config["tables"]]
     targets.append("results/datasets/leakage.csv")  # leakage audit of every task's dataset
     targets += [f"results/figures/{t}_vs_paper.png" for t in config["tables"]]
-    targets += [f"results/figures/{t}_roc_pr.png" for t in config["tables"]]
+    targets += [f"results/figures/{t}_roc_pr.png" for t in config["tables"] if is_binary_table(t)]
+    targets += [f"results/figures/{t}_curve.png" for t, spec in config["tables"].items() if spec.get("curve")]
     targets += [f"results/figures/{t}_confusion.png" for t in config["tables"]]
     targets += ["results/figures/lm_vs_prior.png"] if general_lms() else []
     for corpus, k, stride in general_lms():

@@ -12,6 +12,7 @@ rule tokenize_corpus:
         max_bases=lambda w: (f"--max-bases {config['corpora'][w.corpus]['max_bases']}"
                              if config["corpora"][w.corpus].get("max_bases") else ""),
         strands=lambda w: "--both-strands" if config["corpora"][w.corpus].get("both_strands") else "",
+        names=lambda w: ",".join(config["corpora"][w.corpus]["genomes"]),  # per-genome provenance
     resources:
         attempt=job_attempt,
     log:
@@ -22,4 +23,4 @@ rule tokenize_corpus:
         fail_first_attempt("tokenize_corpus")
         + "{PY} tokenize {input:q} --out {output:q} --k {wildcards.k} --stride {wildcards.stride} "
         "--valid-fraction {params.valid_fraction} --region-bp {params.region_bp} "
-        "{params.max_bases} {params.strands} > {log} 2>&1"
+        "{params.max_bases} {params.strands} --names {params.names:q} > {log} 2>&1"

@@ -199,6 +199,42 @@ rule bed_regions_dataset:
         "{params.split} --threads {threads} --out {output.tsv:q} > {log} 2>&1"
 
 
+def metagenomics_args(w):
+    """--option value for every read/primer setting the task sets (the CLI holds the defaults)."""
+    flags = {"paired": "--paired", "keep_primers": "--keep-primers"}
+    values = ("seed", "split_by", "reads_per_sequence", "read_length", "read_length_sd",
+              "min_read_length", "error_rate", "forward_primer", "reverse_primer", "max_mismatches")
+    p = config["tasks"][w.task].get("params", {})
+    args = [flags[k] for k in flags if p.get(k)]
+    args += [f"--{k.replace('_', '-')} {shlex.quote(str(p[k]))}" for k in values if k in p]
+    if "fractions" in p:
+        args.append(f"--fractions {','.join(str(f) for f in p['fractions'])}")
+    return " ".join(args)
+
+
+rule metagenomics_dataset:
+    """16S amplicon (in-silico PCR) or shotgun reads labelled by genus (Fiannaca et al. 2018)."""
+    wildcard_constraints:
+        task=f"{builder_tasks('metagenomics_amplicon')}|{builder_tasks('metagenomics_shotgun')}",
+    input:
+        fasta=lambda w: download_path(task_input(w, "fasta")),
+        taxonomy=lambda w: optional_download(w, "taxonomy"),
+    output:
+        tsv="results/datasets/{task}.tsv",
+        summary="results/datasets/{task}.summary.json",
+    params:
+        mode=lambda w: config["tasks"][w.task]["builder"].split("_", 1)[1],
+        taxonomy=lambda w, input: f"--taxonomy {shlex.quote(input.taxonomy[0])}" if input.taxonomy else "",
+        settings=metagenomics_args,
+    log:
+        "logs/datasets/{task}.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{PY} metagenomics-{params.mode} --fasta {input.fasta:q} {params.taxonomy} {params.settings} "
+        "--out {output.tsv:q} > {log} 2>&1"
+
+
 def leakage_settings(w):
     p = config["tasks"][w.task].get("params", {})
     return (f"--word-size {p.get('word_size', 15)} --min-length {p.get('min_length', 15)} "

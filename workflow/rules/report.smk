@@ -3,9 +3,11 @@
 
 
 def table_rows(table):
+    """Rows of the table spec; a row without an experiment is a published result only."""
     rows = []
     for row in config["tables"][table]["rows"]:
-        files = [metrics_path(row["experiment"], seed) for seed in SEEDS]
+        files = ([metrics_path(row["experiment"], seed, row.get("split", "test")) for seed in SEEDS]
+                 if row.get("experiment") else [])
         rows.append({"label": row["label"], "paper": row.get("paper"), "metrics_files": files})
     return rows
 
@@ -17,7 +19,16 @@ def table_spec(w):
 
 
 def table_experiments(table):
-    return [row["experiment"] for row in config["tables"][table]["rows"]]
+    return [row["experiment"] for row in run_rows(table)]
+
+
+def run_rows(table):
+    """The rows that run an experiment (not the published-only ones)."""
+    return [row for row in config["tables"][table]["rows"] if row.get("experiment")]
+
+
+def row_predictions(row, seed):
+    return predictions_path(row["experiment"], seed, row.get("split", "test"))
 
 
 rule results_table:
@@ -58,14 +69,14 @@ rule table_vs_paper_figure:
 rule table_roc_pr_figure:
     """ROC and PR curves of the table's experiments (first seed)."""
     input:
-        lambda w: [predictions_path(e, SEEDS[0]) for e in table_experiments(w.table)],
+        lambda w: [row_predictions(row, SEEDS[0]) for row in run_rows(w.table)],
     output:
         report("results/figures/{table}_roc_pr.png", caption="../report/roc_pr.rst",
                category="Results tables"),
     params:
         curves=lambda w: " ".join(
-            shlex.quote(f"{row['label']}={predictions_path(row['experiment'], SEEDS[0])}")
-            for row in config["tables"][w.table]["rows"]),
+            shlex.quote(f"{row['label']}={row_predictions(row, SEEDS[0])}")
+            for row in run_rows(w.table)),
         positive=lambda w: shlex.quote(
             config["tasks"][EXPERIMENTS[table_experiments(w.table)[0]]["task"]].get("positive", "")),
     log:
@@ -80,18 +91,57 @@ rule table_roc_pr_figure:
 rule table_confusion_figure:
     """Confusion matrix of the table's last row (the full method), first seed."""
     input:
-        lambda w: predictions_path(table_experiments(w.table)[-1], SEEDS[0]),
+        lambda w: row_predictions(run_rows(w.table)[-1], SEEDS[0]),
     output:
         report("results/figures/{table}_confusion.png", caption="../report/confusion.rst",
                category="Results tables"),
     params:
-        title=lambda w: shlex.quote(config["tables"][w.table]["rows"][-1]["label"] + ", test split"),
+        title=lambda w: shlex.quote(f"{run_rows(w.table)[-1]['label']}, "
+                                    f"{run_rows(w.table)[-1].get('split', 'test')} split"),
     log:
         "logs/report/confusion_{table}.log",
     conda:
         "../../envs/report.yaml"
     shell:
         "{PY} plot confusion {input:q} --title {params.title} --out {output:q} > {log} 2>&1"
+
+
+def curve_series(exp):
+    init = init_of(exp)
+    if init == "naive":
+        return "naive"
+    kind, corpus = init.split("-", 1)
+    return f"{'pre-trained + LM fine-tuned' if kind == 'finetuned' else 'pre-trained'} ({corpus})"
+
+
+def curve_points(table):
+    """SERIES=SIZE=METRICS_FILE per row and seed; SIZE 'all' = the whole training split."""
+    return [f"{curve_series(EXPERIMENTS[row['experiment']])}="
+            f"{EXPERIMENTS[row['experiment']].get('train_size') or 'all'}="
+            f"{metrics_path(row['experiment'], seed, row.get('split', 'test'))}"
+            for row in run_rows(table) for seed in SEEDS]
+
+
+rule train_size_curve_figure:
+    """A metric against the number of labelled training examples (log axis), one line per
+    initialisation (naive, pre-trained, ...): the paper's data-reduction curve."""
+    input:
+        metrics=lambda w: [p.split("=", 2)[2] for p in curve_points(w.table)],
+        datasets=lambda w: sorted({dataset_path(EXPERIMENTS[e]["task"]) for e in table_experiments(w.table)}),
+    output:
+        report("results/figures/{table}_curve.png", caption="../report/paper_comparison.rst",
+               category="Results tables"),
+    params:
+        points=lambda w: " ".join(shlex.quote(p) for p in curve_points(w.table)),
+        metric=lambda w: config["tables"][w.table]["curve"].get("metric", "accuracy"),
+        title=lambda w: shlex.quote(config["tables"][w.table]["title"]),
+    log:
+        "logs/report/curve_{table}.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "{PY} plot train-size-curve {params.points} --metrics {params.metric} "
+        "--dataset {input.datasets[0]:q} --title {params.title} --out {output:q} > {log} 2>&1"
 
 
 rule training_curves_figure:

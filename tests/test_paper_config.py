@@ -1,0 +1,148 @@
+"""config/paper.yaml: the whole paper's DAG resolves offline (a dry run downloads nothing),
+with the experiment count of the published tables and general LMs shared where the paper
+shares them; the training-size curve figure and the table rows it relies on."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+
+import pandas as pd
+import pytest
+import yaml
+
+from genomic_ulmfit.config import ConfigError, load_sources, validate_config
+from workflow_run import REPO, planned_jobs, snakemake
+
+PAPER = REPO / "config" / "paper.yaml"
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+LM = "results/models/lm/{}/k{}s{}/paper/seed0/lm.pth"
+
+
+def dry_run_jobs(out: str) -> list[dict]:
+    """Each planned job of a dry run as {"rule", "input": [...], "output": [...]}."""
+    jobs = []
+    for block in re.split(r"\n(?=rule \w+:)", out):
+        m = re.match(r"rule (\w+):", block)
+        if not m:
+            continue
+        job = {"rule": m.group(1)}
+        for key in ("input", "output"):
+            found = re.search(rf"^\s+{key}: (.*)$", block, re.M)
+            job[key] = found.group(1).split(", ") if found else []
+        jobs.append(job)
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def paper_dag(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("paper")
+    res = snakemake(workdir, "-n", "--cores", "2", configfile=PAPER)
+    return res, dry_run_jobs(res.stdout + res.stderr)
+
+
+def using(jobs: list[dict], rule: str, path: str) -> list[dict]:
+    return [j for j in jobs if j["rule"] == rule and path in j["input"]]
+
+
+def test_paper_dag_counts(paper_dag):
+    res, _ = paper_dag
+    jobs = planned_jobs(res)
+    cfg = yaml.safe_load(PAPER.read_text())
+    assert len(cfg["experiments"]) == 49
+    assert jobs["train_classifier"] == 49
+    assert jobs["evaluate"] == 50  # lncRNA: the standard and the challenge test set
+    assert jobs["results_table"] == len(cfg["tables"]) == 12
+    # 13 general LMs: E. coli 5/2; bacterial ensemble 5/2, 5/1, 3/1; human genome 5/2, 5/1,
+    # 3/1, 4/2, 8/3, 1/1; primate ensemble 5/2, 4/2, 3/1 (one corpus each)
+    assert jobs["pretrain_lm"] == jobs["tokenize_corpus"] == jobs["lr_find_lm"] == 13
+    assert jobs["finetune_lm"] == 30  # one per (task, corpus, k, stride)
+    assert jobs["metagenomics_dataset"] == 2 and jobs["tss_dataset"] == 1
+    assert jobs["fasta_classes_dataset"] == 8 and jobs["train_size_curve_figure"] == 1
+
+
+def test_paper_dag_shares_the_general_lms(paper_dag):
+    _, jobs = paper_dag
+    pretrain = Counter(j["output"][0].split("/lm.pth")[0] for j in jobs if j["rule"] == "pretrain_lm")
+    assert max(pretrain.values()) == 1  # every general LM is trained once
+    # one human-genome LM per k/s: 5/2 serves the short and the long promoter tasks alike
+    human52 = using(jobs, "finetune_lm", LM.format("human_genome", 5, 2))
+    assert {j["output"][0].split("/")[3] for j in human52} == {"human_promoters_short", "human_promoters_long"}
+    pretrained = using(jobs, "train_classifier", LM.format("human_genome", 5, 2))
+    assert {j["output"][0].split("/")[3] for j in pretrained} == {"human_promoters_short", "human_promoters_long"}
+    # one bacterial-ensemble LM, fine-tuned once on E. coli, behind the baseline and every data-reduction size
+    ens = using(jobs, "finetune_lm", LM.format("bacterial_ensemble", 5, 2))
+    assert {j["output"][0].split("/")[3] for j in ens} == {
+        "ecoli_promoters", "ecoli_cnn_promoters", "bsubtilis_promoters", "metagenomics_amplicon", "metagenomics_shotgun"}
+    ecoli_ft = "results/models/finetuned/ecoli_promoters/bacterial_ensemble/k5s2/paper/seed0/lm.pth"
+    sizes = {j["output"][0].split("/")[7] for j in using(jobs, "train_classifier", ecoli_ft)}
+    assert sizes == {"nall", "n3000", "n1000", "n500", "n200", "n100", "n50", "n20"}
+    # the primate ensemble serves the four enhancer species
+    enh = using(jobs, "finetune_lm", LM.format("mammal_ensemble", 3, 1))
+    assert {j["output"][0].split("/")[3] for j in enh} == {f"enhancers_{s}" for s in ("human", "mouse", "dog", "opossum")}
+    # the ensemble corpora read every genome they list
+    tok = {j["output"][0]: j["input"] for j in jobs if j["rule"] == "tokenize_corpus"}
+    assert len(tok["results/corpora/bacterial_ensemble/k5s2"]) == 14
+    assert len(tok["results/corpora/mammal_ensemble/k3s1"]) == 4
+    evals = {j["output"][-1].rsplit("/", 1)[1] for j in jobs if j["rule"] == "evaluate" and "/lncrna/" in j["output"][0]}
+    assert evals == {"test.metrics.json", "test_challenge.metrics.json"}
+
+
+def test_paper_tables_carry_the_published_numbers():
+    cfg = yaml.safe_load(PAPER.read_text())
+    rows = {r["label"]: r for t in cfg["tables"].values() for r in t["rows"]}
+    assert rows["Genomic ensemble pre-training"]["paper"]["mcc"] == 0.947
+    assert rows["Fiannaca et al. 2018"]["paper"]["accuracy"] in (0.9137, 0.855)
+    assert rows["Genomic-ULMFiT 3/1, challenge test set"]["split"] == "test_challenge"
+    published_only = [r for r in rows.values() if "experiment" not in r]
+    assert published_only and all(r["paper"] for r in published_only)
+
+
+def test_a_row_needs_an_experiment_or_paper_values(tmp_path):
+    cfg = yaml.safe_load(PAPER.read_text())
+    cfg["tables"]["lncrna"]["rows"].append({"label": "nothing"})
+    sources = load_sources(cfg["sources"], base=REPO)
+    with pytest.raises(ConfigError, match=r"tables.lncrna.rows.4: a row without an experiment needs paper values"):
+        validate_config(cfg, SCHEMA, sources)
+
+
+def test_train_size_curve_figure(tmp_path):
+    """The CLI's data-reduction figure: points of size 'all' take the dataset's training size."""
+    dataset = tmp_path / "d.tsv"
+    pd.DataFrame({"id": list("abcdefg"), "sequence": ["ACGT"] * 7, "label": ["x", "y"] * 3 + ["x"],
+                  "split": ["train"] * 5 + ["valid", "test"]}).to_csv(dataset, sep="\t", index=False)
+    points = []
+    for series, size, accs in (("naive", 20, [0.6, 0.62]), ("pre-trained (e)", 20, [0.8, 0.82]),
+                               ("naive", "all", [0.83]), ("pre-trained (e)", "all", [0.97])):
+        for i, acc in enumerate(accs):
+            f = tmp_path / f"{series}_{size}_{i}.json"
+            f.write_text(json.dumps({"accuracy": acc}))
+            points.append(f"{series}={size}={f}")
+    out = tmp_path / "curve.png"
+    # in the report rules' conda env (tests/env_guard.py blocks what that env lacks)
+    res = subprocess.run([sys.executable, str(REPO / "tests" / "env_guard.py"), str(REPO / "envs" / "report.yaml"),
+                          "--", "plot", "train-size-curve", *points, "--metrics", "accuracy",
+                          "--dataset", str(dataset), "--title", "data reduction", "--out", str(out)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert out.stat().st_size > 5000
+    from genomic_ulmfit.cli import _curve_points
+    assert {size for _, size, _ in _curve_points(points, dataset)} == {20, 5}
+
+
+def test_paper_sources_are_complete_and_named(tmp_path):
+    cfg = yaml.safe_load(PAPER.read_text())
+    sources = load_sources(cfg["sources"], base=REPO)
+    used = {s for t in cfg["tasks"].values() for s in t["inputs"].values()}
+    used |= {g for c in cfg["corpora"].values() for g in c["genomes"]}
+    assert used <= set(sources)
+    for name in used:
+        src = sources[name]
+        assert src["url"].startswith("https://") and src["description"], name
+        assert src["sha256"] is None or re.fullmatch(r"[0-9a-f]{64}", src["sha256"]), name
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("ecoli_genome_fna: {url: x, sha256: null, mirror_path: x}\n")
+    with pytest.raises(ConfigError, match="'ecoli_genome_fna' is already defined"):
+        load_sources(["resources/sources.yaml", str(dup)], base=REPO)
