@@ -111,6 +111,54 @@ def test_malformed_fasta_names_file_record_and_line(tmp_path, cnn) -> None:
         build_fasta_classes({"promoter": [bad], "non_promoter": cnn["non_promoter"]})
 
 
+def _write_lines(path: Path, seqs: list[str]) -> Path:
+    """A Cohn et al. 2018-shaped samples file: one sequence per line, no headers."""
+    path.write_text("".join(f"{s}\n" for s in seqs))
+    return path
+
+
+def test_lines_format_ids_and_blank_lines(cnn, tmp_path) -> None:
+    seqs = [seq for _, seq in read_fasta(cnn["promoter"][0])]
+    pos = tmp_path / "positive_samples"
+    pos.write_text(f"{seqs[0]}\n\n{seqs[1].lower()}\n  \n{seqs[2]}\r\n")  # blank lines, CRLF, lowercase
+    neg = _write_lines(tmp_path / "negative_samples", seqs[3:60])
+    df = build_fasta_classes({"enhancer": [pos], "negative": [neg]}, fmt="lines")
+    enh = df[df["label"] == "enhancer"]
+    assert enh["record"].tolist() == ["positive_samples:1", "positive_samples:3", "positive_samples:5"]
+    assert enh["id"].tolist()[0] == "enhancer:positive_samples:1" and enh["sequence"].tolist() == seqs[:3]
+    assert (df["label"] == "negative").sum() == 57 and df["id"].is_unique
+    out, summary = _cli(fasta_classes_main, tmp_path, "--class", f"enhancer={pos}", "--class",
+                        f"negative={neg}", "--format", "lines")
+    assert len(out) == 60 and summary["format"] == "lines"
+
+
+def test_auto_format_reads_fasta_and_lines_alike(cnn, tmp_path) -> None:
+    records = list(read_fasta(cnn["promoter"][0]))[:50]
+    fasta = tmp_path / "prom.fa"
+    fasta.write_text("\n" + "".join(f">{n}\n{s}\n" for n, s in records))  # leading blank line
+    lines = _write_lines(tmp_path / "prom.txt", [s for _, s in records])
+    neg = _write_lines(tmp_path / "neg.txt", [s for _, s in read_fasta(cnn["non_promoter"][0])][:50])
+    by_fasta = build_fasta_classes({"promoter": [fasta], "non_promoter": [neg]})
+    by_lines = build_fasta_classes({"promoter": [lines], "non_promoter": [neg]})
+    assert by_fasta["sequence"].tolist() == by_lines["sequence"].tolist()
+    assert by_fasta["record"].tolist()[:2] == [n for n, _ in records[:2]]
+    assert by_lines["record"].tolist()[:2] == ["prom.txt:1", "prom.txt:2"]
+    with pytest.raises(ValueError, match=r"prom\.fa: line 2: FASTA header '>.*'; expected one sequence per line"):
+        build_fasta_classes({"promoter": [fasta]}, fmt="lines")  # a FASTA file read as lines
+
+
+def test_lines_format_bad_line_names_file_line_and_expectation(tmp_path) -> None:
+    bad = _write_lines(tmp_path / "positive_samples", ["ACGTACGT", "", "ACGT-ACGT"])
+    with pytest.raises(ValueError, match=r"positive_samples: line 3: character '-'; expected nucleotides"):
+        build_fasta_classes({"enhancer": [bad]}, fmt="lines")
+    empty = tmp_path / "negative_samples"
+    empty.write_text("\n  \n")
+    with pytest.raises(ValueError, match=r"negative_samples: no sequence found .*expected one sequence per line"):
+        build_fasta_classes({"negative": [empty]})
+    with pytest.raises(ValueError, match=r"format 'tsv'; expected one of auto, fasta, lines"):
+        build_fasta_classes({"enhancer": [bad]}, fmt="tsv")
+
+
 def test_labelled_table_tsv_and_fasta(cnn_df, tmp_path) -> None:
     rows = cnn_df.iloc[::10][["sequence", "label"]].reset_index(drop=True)
     rows["split"] = ["test" if i % 10 == 0 else "" for i in range(len(rows))]

@@ -4,7 +4,7 @@
     genomic-ulmfit ecoli-dataset  the paper's E. coli promoter set, homology-aware split
     genomic-ulmfit genome      plain, faidx-indexed genome FASTA with chromosome sizes
     genomic-ulmfit tss-dataset TSS windows (EPDnew SGA/BED, GFF3/GTF) + bedtools negatives
-    genomic-ulmfit fasta-classes  labelled dataset from FASTA files per class (+ test inputs)
+    genomic-ulmfit fasta-classes  labelled dataset from FASTA / one-sequence-per-line files per class
     genomic-ulmfit labelled-table dataset from a labelled FASTA or TSV
     genomic-ulmfit bed-regions labelled dataset from BED regions of a genome
     genomic-ulmfit metagenomics-amplicon  16S amplicon reads (in-silico PCR) labelled by genus

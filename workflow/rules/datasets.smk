@@ -26,12 +26,15 @@ rule ecoli_dataset:
         n_valid=lambda w: task_param(w, "n_valid", 750),
         word_size=lambda w: task_param(w, "word_size", 15),
     threads: 2
+    resources:
+        attempt=job_attempt,
     log:
         "logs/datasets/{task}.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "{PY} ecoli-dataset --gbff {input.gbff:q} --out {output.tsv:q} --seed {params.seed} "
+        fail_first_attempt("ecoli_dataset")
+        + "{PY} ecoli-dataset --gbff {input.gbff:q} --out {output.tsv:q} --seed {params.seed} "
         "--n-test {params.n_test} --n-valid {params.n_valid} --word-size {params.word_size} "
         "--threads {threads} > {log} 2>&1"
 
@@ -64,7 +67,8 @@ def split_args(w):
 
 
 def class_args(w):
-    """--class LABEL=FILE,... and --test SPLIT:LABEL=FILE,... from the task's input roles."""
+    """--class LABEL=FILE,... and --test SPLIT:LABEL=FILE,... from the task's input roles, and
+    --format when the task sets one (left out otherwise, so other tasks' commands stay as they were)."""
     inputs = config["tasks"][w.task]["inputs"]
 
     def files(roles):
@@ -75,6 +79,8 @@ def class_args(w):
     args += [f"--test {shlex.quote(f'{split}:{label}={files(roles)}')}"
              for split, per_label in task_param(w, "tests", {}).items()
              for label, roles in per_label.items()]
+    if task_param(w, "format", None):
+        args.append(f"--format {task_param(w, 'format', None)}")
     return " ".join(args)
 
 
@@ -129,7 +135,7 @@ rule tss_dataset:
 
 
 rule fasta_classes_dataset:
-    """A labelled dataset from FASTA files per class, with optional named test inputs."""
+    """A labelled dataset from FASTA or one-sequence-per-line files per class, with optional named test inputs."""
     wildcard_constraints:
         task=builder_tasks("fasta_classes"),
     input:

@@ -1,8 +1,10 @@
 """Labelled datasets from sequence files.
 
 `fasta_classes`: one or more FASTA files per class label (e.g. CNNPromoterData's
-Ecoli_prom.fa -> promoter, Ecoli_non_prom.fa -> non_promoter; enhancer /
-non-enhancer per species; mRNA / lncRNA). Optional separate test inputs per class
+Ecoli_prom.fa -> promoter, Ecoli_non_prom.fa -> non_promoter; mRNA / lncRNA), or
+files of one sequence per line (Cohn et al. 2018's enhancer / negative samples per
+species; record ids `<file name>:<line number>`). Format `auto` reads a file as FASTA
+when its first non-empty line starts with '>', else as lines. Optional separate test inputs per class
 go to named test splits (test, test_challenge, ...) as given; everything else is
 split seeded into train/valid/test, or train/valid when test inputs are given.
 
@@ -41,6 +43,13 @@ logger = logging.getLogger(__name__)
 
 OUTPUT_COLUMNS = ["id", "sequence", "label", "split", "source", "record"]
 HEADER_REGEX = r"^(?P<id>\S+)\s+(?P<label>\S+)(?:\s+(?P<split>\S+))?"
+CLASS_FORMATS = ("auto", "fasta", "lines")
+
+
+def _first_line(path: Path) -> str:
+    """The first non-empty line of a (possibly gzipped) text file ('' if none)."""
+    with open_text(path, encoding="utf-8") as fh:
+        return next((line for line in fh if line.strip()), "")
 
 
 def _line_of_record(path: Path, index: int) -> int:
@@ -73,6 +82,33 @@ def _fasta_rows(path: Path, label: str | None, split: str, header: re.Pattern | 
     return rows
 
 
+def _line_rows(path: Path, label: str, split: str) -> list[dict]:
+    """One sequence per line (blank lines skipped); ids `<file name>:<line number>`."""
+    rows = []
+    with open_text(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            text = line.strip()
+            if not text:
+                continue
+            where = f"{path}: line {lineno}"
+            if text.startswith(">"):
+                raise ValueError(f"{where}: FASTA header {text[:60]!r}; expected one sequence per line "
+                                 "(format lines; use fasta or auto for FASTA files)")
+            rid = f"{path.name}:{lineno}"
+            rows.append({"id": rid, "label": label, "split": split, "sequence": check_sequence(text, where),
+                         "source": str(path), "record": rid})
+    if not rows:
+        raise ValueError(f"{path}: no sequence found (only empty lines); expected one sequence per line")
+    return rows
+
+
+def _class_rows(path: Path, label: str, split: str, fmt: str) -> list[dict]:
+    """Rows of one class file in `fmt` (auto: FASTA if the first non-empty line starts with '>')."""
+    if fmt == "auto":
+        fmt = "fasta" if _first_line(path).startswith(">") else "lines"
+    return _fasta_rows(path, label, split) if fmt == "fasta" else _line_rows(path, label, split)
+
+
 def _unique_ids(df: pd.DataFrame) -> pd.Series:
     """Ids made unique by a _2, _3, ... suffix on repeats."""
     rank = df.groupby("id").cumcount()
@@ -92,11 +128,15 @@ def dedupe_sequences(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
 
 def build_fasta_classes(
     classes: dict[str, list[Path]], tests: dict[str, dict[str, list[Path]]] | None = None,
+    fmt: str = "auto",
 ) -> pd.DataFrame:
-    """Rows (id, sequence, label, split, source, record) of every class FASTA; rows of
-    `tests` ({split name: {label: files}}) carry their split, the others an empty one."""
+    """Rows (id, sequence, label, split, source, record) of every class file (`fmt`: auto,
+    fasta or lines); rows of `tests` ({split name: {label: files}}) carry their split, the
+    others an empty one."""
     if not classes:
-        raise ValueError("fasta_classes: no class given; expected at least one LABEL=FASTA")
+        raise ValueError("fasta_classes: no class given; expected at least one LABEL=FILE")
+    if fmt not in CLASS_FORMATS:
+        raise ValueError(f"fasta_classes: format {fmt!r}; expected one of {', '.join(CLASS_FORMATS)}")
     rows = []
     for split, per_label in (tests or {}).items():
         check_split_name(split, "fasta_classes test inputs")
@@ -104,8 +144,8 @@ def build_fasta_classes(
         if unknown:
             raise ValueError(f"fasta_classes: test split {split!r} has label(s) {unknown} "
                              f"that are not classes; classes: {sorted(classes)}")
-        rows += [r for label, files in per_label.items() for f in files for r in _fasta_rows(Path(f), label, split)]
-    rows += [r for label, files in classes.items() for f in files for r in _fasta_rows(Path(f), label, "")]
+        rows += [r for label, files in per_label.items() for f in files for r in _class_rows(Path(f), label, split, fmt)]
+    rows += [r for label, files in classes.items() for f in files for r in _class_rows(Path(f), label, "", fmt)]
     df = pd.DataFrame(rows)
     df["id"] = df["label"] + ":" + df["id"]
     df, stats = dedupe_sequences(df)
@@ -139,9 +179,7 @@ def read_labelled_table(path: str | Path, fmt: str = "auto", header_regex: str =
     """Rows of a labelled FASTA or TSV (format told by the first character when 'auto')."""
     path = Path(path)
     if fmt == "auto":
-        with open_text(path, encoding="utf-8") as fh:
-            first = next((line for line in fh if line.strip()), "")
-        fmt = "fasta" if first.startswith(">") else "tsv"
+        fmt = "fasta" if _first_line(path).startswith(">") else "tsv"
     if fmt == "fasta":
         rows = _fasta_rows(path, None, "", re.compile(header_regex))
         for n, r in enumerate(rows, start=1):
@@ -200,16 +238,19 @@ def _setup(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Names
 
 
 def fasta_classes_main(argv: list[str] | None = None) -> None:
-    """CLI: class FASTA files (+ optional named test inputs) -> labelled, split dataset."""
-    p = argparse.ArgumentParser(prog="fasta-classes", description="A labelled dataset from FASTA files per class.")
+    """CLI: class FASTA / one-sequence-per-line files (+ optional named test inputs) -> labelled, split dataset."""
+    p = argparse.ArgumentParser(prog="fasta-classes", description="A labelled dataset from sequence files per class.")
     p.add_argument("--class", dest="classes", action="append", default=[], metavar="LABEL=FILE[,FILE]",
-                   help="the FASTA file(s) of one class; repeat per class")
+                   help="the FASTA or one-sequence-per-line file(s) of one class; repeat per class")
     p.add_argument("--test", dest="tests", action="append", default=[], metavar="SPLIT:LABEL=FILE[,FILE]",
                    help="separate test input of a class for split SPLIT (test, test_challenge, ...)")
+    p.add_argument("--format", default="auto", choices=CLASS_FORMATS,
+                   help="input files: fasta, lines (one sequence per line) or auto (FASTA if the first "
+                        "non-empty line starts with '>', else lines)")
     args = _setup(p, argv)
     classes, tests = _class_args(args.classes), _test_args(args.tests)
-    df = build_fasta_classes(classes, tests)
-    summary = {"builder": "fasta_classes", "seed": args.seed,
+    df = build_fasta_classes(classes, tests, args.format)
+    summary = {"builder": "fasta_classes", "seed": args.seed, "format": args.format,
                "classes": {k: [str(f) for f in v] for k, v in classes.items()},
                "tests": {s: {k: [str(f) for f in v] for k, v in t.items()} for s, t in tests.items()}}
     _write(df, args, summary)
