@@ -195,3 +195,27 @@ def test_models_follow_the_seed_architecture():
     enc = encoder_of(clf)
     assert enc.encoder_dp.embed_p == pytest.approx(0.05)
     assert enc.rnns[0].weight_p == pytest.approx(0.25)
+
+
+def test_stream_loader_gives_fastais_lm_batches(corpus):
+    """The vectorized loader yields exactly fastai's LMDataLoader batches, shuffled
+    document order included, epoch after epoch."""
+    from fastai.text.data import LMDataLoader
+    from fastai.torch_core import set_seed
+    from genomic_ulmfit.data import StreamLMDataLoader
+
+    stream = corpus.stream("train")
+    docs = [torch.from_numpy(d) for d in stream.documents()]
+    for bs, bptt, shuffle in [(7, 13, True), (16, 20, False)]:
+        ours = StreamLMDataLoader(stream=stream, bs=bs, seq_len=bptt, shuffle=shuffle)
+        theirs = LMDataLoader(docs, lens=stream.lens.tolist(), bs=bs, seq_len=bptt, shuffle=shuffle)
+        assert len(ours) == len(theirs) > 2
+        for _ in range(2):
+            set_seed(1)
+            a = list(ours)
+            set_seed(1)
+            b = list(theirs)
+            assert len(a) == len(b)
+            for (xa, ya), (xb, yb) in zip(a, b):
+                assert torch.equal(xa, xb) and torch.equal(ya, yb)
+        assert a[-1][0].shape[1] == ours.last_len  # the last, shorter batch too

@@ -291,13 +291,16 @@ class Corpus:
     def tokenizer(self) -> KmerTokenizer:
         return KmerTokenizer.from_dict(self.meta["tokenizer"])
 
-    def documents(self, split: str) -> list[np.ndarray]:
-        """Memory-mapped views of the split's documents (no tokens are read yet)."""
+    def stream(self, split: str) -> "TokenStream":
+        """The split's tokens, memory-mapped, with its document lengths (nothing read yet)."""
+        from .data import TokenStream
         # copy-on-write: torch wants writable arrays; nothing is ever written back
         tokens = np.load(self.path / f"{split}.npy", mmap_mode="c")
-        lens = np.load(self.path / f"{split}.lens.npy")
-        bounds = np.concatenate(([0], np.cumsum(lens)))
-        return [tokens[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+        return TokenStream(tokens, np.load(self.path / f"{split}.lens.npy"))
+
+    def documents(self, split: str) -> list[np.ndarray]:
+        """Memory-mapped views of the split's documents (no tokens are read yet)."""
+        return self.stream(split).documents()
 
     def document_sources(self, split: str) -> list[str]:
         """The name of the genome each document of `split` came from, in document order."""

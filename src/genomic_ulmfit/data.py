@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 from fastai.data.core import DataLoaders
-from fastai.text.data import LMDataLoader, SortedDL, pad_input_chunk
+from fastai.text.data import LMDataLoader, LMTensorText, SortedDL, pad_input_chunk
 from fastai.torch_core import TensorCategory
 from fastai.text.data import TensorText
 
@@ -23,22 +23,90 @@ def _to_long(t: torch.Tensor) -> torch.Tensor:
     return t.long()
 
 
-def lm_dataloaders(train_docs: list[np.ndarray], valid_docs: list[np.ndarray], bs: int,
-                   bptt: int, device: torch.device | None = None) -> DataLoaders:
-    """bptt batches over token documents (memory-mapped arrays are read lazily).
+@dataclass
+class TokenStream:
+    """Token documents laid end to end in one array (memory-mapped for a corpus), with
+    each document's length: what an LM loader reads, without a Python object per document."""
 
-    LMDataLoader lays the documents end to end in `bs` parallel streams and
-    reshuffles the document order every epoch.
+    tokens: np.ndarray
+    lens: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.lens = np.asarray(self.lens, dtype=np.int64)
+        self.starts = np.concatenate(([0], np.cumsum(self.lens)[:-1])).astype(np.int64)
+        if int(self.lens.sum()) != len(self.tokens):
+            raise ValueError(f"document lengths add up to {int(self.lens.sum())} tokens, "
+                             f"but the token array holds {len(self.tokens)}")
+
+    @classmethod
+    def from_documents(cls, docs: list[np.ndarray]) -> "TokenStream":
+        """Concatenates small in-memory documents (a task's sequences)."""
+        docs = [np.asarray(d) for d in docs]
+        if not docs:
+            return cls(np.zeros(0, dtype=np.uint16), np.zeros(0, dtype=np.int64))
+        return cls(np.concatenate(docs), [len(d) for d in docs])
+
+    def documents(self) -> list[np.ndarray]:
+        """Views of the documents (no tokens are read from a memory map)."""
+        return [self.tokens[a:a + n] for a, n in zip(self.starts.tolist(), self.lens.tolist())]
+
+
+class StreamLMDataLoader(LMDataLoader):
+    """fastai's LMDataLoader with each batch gathered from the token array in one indexing
+    operation instead of one Python call (and one torch.cat) per row.
+
+    The batches are LMDataLoader's own: the documents, in the order LMDataLoader shuffles
+    them each epoch, laid end to end and cut into `bs` rows of `bl` tokens; batch j holds
+    tokens [j*seq_len, j*seq_len + sl + 1) of every row, so hidden states carry over
+    from batch to batch. tests/test_training.py checks the two loaders agree.
     """
-    def as_tensors(docs):
-        return [torch.from_numpy(d) for d in docs]
 
-    train = LMDataLoader(as_tensors(train_docs), lens=[len(d) for d in train_docs], bs=bs,
-                         seq_len=bptt, shuffle=True, drop_last=True, after_batch=_to_long)
-    valid = LMDataLoader(as_tensors(valid_docs), lens=[len(d) for d in valid_docs],
-                         bs=min(bs, max(1, sum(map(len, valid_docs)) // (bptt + 1))),
-                         seq_len=bptt, shuffle=False, after_batch=_to_long)
-    return DataLoaders(train, valid, device=device)
+    def __init__(self, dataset=None, lens=None, stream: TokenStream | None = None, **kwargs):
+        self.stream = stream if stream is not None else TokenStream.from_documents(dataset)
+        super().__init__(self.stream.documents(), lens=self.stream.lens.tolist(), **kwargs)
+
+    def new(self, dataset=None, seq_len=None, **kwargs):
+        if dataset is None:
+            kwargs["stream"] = self.stream
+        return super().new(dataset=dataset, seq_len=seq_len, **kwargs)
+
+    def create_batches(self, samps):
+        order = np.asarray(self.items.idxs)  # this epoch's document order
+        lens = self.stream.lens[order]
+        stream_starts = np.concatenate(([0], np.cumsum(lens)))
+        file_starts = self.stream.starts[order]
+        samps = np.fromiter(samps, dtype=np.int64)
+        step = self.bs or 1
+        for i in range(0, len(samps), step):
+            yield self._gather(samps[i:i + step], stream_starts, file_starts)
+
+    def _gather(self, seqs: np.ndarray, stream_starts: np.ndarray, file_starts: np.ndarray):
+        """(x, y) of the rows `seqs` (sample numbers, as create_item takes them)."""
+        batch = seqs // self.bs
+        sl = self.last_len if int(batch[0]) == self.n_batches - 1 else self.seq_len
+        start = (seqs % self.bs) * self.bl + batch * self.seq_len
+        pos = start[:, None] + np.arange(sl + 1)
+        doc = np.searchsorted(stream_starts, pos, side="right") - 1
+        index = file_starts[doc] + (pos - stream_starts[doc])
+        txt = torch.from_numpy(np.asarray(self.stream.tokens[index.ravel()]).reshape(pos.shape))
+        return LMTensorText(txt[:, :-1].contiguous()), txt[:, 1:].contiguous()
+
+
+def lm_dataloaders(train: TokenStream, valid: TokenStream, bs: int, bptt: int,
+                   device: torch.device | None = None) -> DataLoaders:
+    """bptt batches over token streams (memory-mapped arrays are read batch by batch).
+
+    Documents are laid end to end in `bs` parallel streams, their order reshuffled
+    every epoch (fastai's LMDataLoader semantics). Batches are pinned for the copy
+    to a GPU.
+    """
+    pin = device is not None and torch.device(device).type == "cuda"
+    train_dl = StreamLMDataLoader(stream=train, bs=bs, seq_len=bptt, shuffle=True, drop_last=True,
+                                  after_batch=_to_long, pin_memory=pin)
+    valid_bs = min(bs, max(1, len(valid.tokens) // (bptt + 1)))
+    valid_dl = StreamLMDataLoader(stream=valid, bs=valid_bs, seq_len=bptt, shuffle=False,
+                                  after_batch=_to_long, pin_memory=pin)
+    return DataLoaders(train_dl, valid_dl, device=device)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from fastai.torch_core import set_seed
 from .checkpoint import (check_architecture, check_tokenizer, checkpoint_config, load_checkpoint,
                          save_checkpoint)
 from .corpus import Corpus
-from .data import class_names, classifier_dataloaders, encode_split, lm_dataloaders
+from .data import TokenStream, class_names, classifier_dataloaders, encode_split, lm_dataloaders
 from .kmers import KmerTokenizer
 from .logs import interactive
 from .models import ModelConfig, classifier, encoder_of, language_model
@@ -143,7 +143,7 @@ def pretrain_lm(corpus: Corpus, config: ModelConfig, cycle: OneCycle, out: Path,
     device = device or pick_device()
     set_seed(seed, reproducible=True)
     tok = corpus.tokenizer
-    dls = lm_dataloaders(corpus.documents("train"), corpus.documents("valid"),
+    dls = lm_dataloaders(corpus.stream("train"), corpus.stream("valid"),
                          config.lm_batch_size, config.bptt, device)
     model = language_model(config, tok.vocab_size)
     learn = _learner(dls, model, config, awd_lstm_lm_split, [accuracy, Perplexity()], device,
@@ -166,10 +166,11 @@ def _lm_summary(history: History, tok: KmerTokenizer, cycle: OneCycle, seed: int
             "cycle": asdict(cycle), "seed": seed, **extra}
 
 
-def task_lm_documents(df: pd.DataFrame, split: str, tok: KmerTokenizer, source: str) -> list:
-    """Token arrays of one split's sequences, as LM documents."""
+def task_lm_documents(df: pd.DataFrame, split: str, tok: KmerTokenizer, source: str) -> TokenStream:
+    """One split's sequences, tokenized, as LM documents."""
     part = df[df["split"] == split]
-    return [tok.encode(s, f"{source}: record {i}") for i, s in zip(part["id"], part["sequence"])]
+    return TokenStream.from_documents([tok.encode(s, f"{source}: record {i}")
+                                       for i, s in zip(part["id"], part["sequence"])])
 
 
 def finetune_lm(lm_path: Path, df: pd.DataFrame, cycle: OneCycle, out: Path, seed: int = 0,
@@ -302,7 +303,7 @@ def lr_find(learn: TextLearner, csv: Path, plot: Path | None = None, summary: Pa
 
 
 def lm_learner_for(corpus: Corpus, config: ModelConfig, device: torch.device) -> TextLearner:
-    dls = lm_dataloaders(corpus.documents("train"), corpus.documents("valid"),
+    dls = lm_dataloaders(corpus.stream("train"), corpus.stream("valid"),
                          config.lm_batch_size, config.bptt, device)
     model = language_model(config, corpus.tokenizer.vocab_size)
     return _learner(dls, model, config, awd_lstm_lm_split, [accuracy], device, "lr_find")
