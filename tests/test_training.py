@@ -12,7 +12,7 @@ from genomic_ulmfit.checkpoint import CheckpointError, load_checkpoint
 from genomic_ulmfit.corpus import Corpus, build_corpus
 from genomic_ulmfit.data import LabelledSequences, sorted_loader
 from genomic_ulmfit.kmers import PAD_ID, KmerTokenizer
-from genomic_ulmfit.models import classifier, encoder_of, get_preset, language_model
+from genomic_ulmfit.models import ModelConfig, classifier, embedding_rows, encoder_of, get_preset, language_model
 from genomic_ulmfit.train import OneCycle, finetune_lm, pretrain_lm, train_classifier
 
 TINY = get_preset("tiny")
@@ -184,8 +184,12 @@ def test_models_follow_the_seed_architecture():
     lm = language_model(cfg, 4**5 + 2)
     rnns = encoder_of(lm).rnns
     sizes = [(r.module.input_size, r.module.hidden_size) for r in rnns]
-    assert sizes == [(400, 1150), (1150, 1150), (1150, 400)]
+    assert sizes == [(400, 1152), (1152, 1152), (1152, 400)]  # the seed's 1150, 8-aligned
+    assert ModelConfig().n_hid == 1150
     assert lm[1].decoder.weight is encoder_of(lm).encoder.weight
+    # 4^5 + 2 = 1026 ids, padded to 1032 rows for tensor cores; every k gives a multiple of 8
+    assert tuple(lm[1].decoder.weight.shape) == (1032, 400)
+    assert all(embedding_rows(KmerTokenizer(k, 1).vocab_size) % 8 == 0 for k in range(1, 9))
     clf = classifier(cfg, 4**5 + 2, 2)
     head = [m for m in clf[1].layers.modules() if isinstance(m, (torch.nn.Linear, torch.nn.BatchNorm1d))]
     assert [(type(m).__name__, getattr(m, "in_features", m.num_features if hasattr(m, "num_features") else None))
@@ -217,5 +221,5 @@ def test_stream_loader_gives_fastais_lm_batches(corpus):
             b = list(theirs)
             assert len(a) == len(b)
             for (xa, ya), (xb, yb) in zip(a, b):
-                assert torch.equal(xa, xb) and torch.equal(ya, yb)
+                assert torch.equal(xa, xb.long()) and torch.equal(ya, yb.long())
         assert a[-1][0].shape[1] == ours.last_len  # the last, shorter batch too

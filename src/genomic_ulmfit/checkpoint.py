@@ -14,7 +14,7 @@ from .kmers import KmerTokenizer
 from .models import ModelConfig
 
 FORMAT = "genomic-ulmfit-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: embedding rows padded to a multiple of 8 (models.embedding_rows)
 KINDS = ("language_model", "classifier")
 
 
@@ -47,6 +47,9 @@ def load_checkpoint(path: Path, kind: str | None = None) -> tuple[dict, dict]:
     meta = blob.get("meta") if isinstance(blob, dict) else None
     if not meta or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a Genomic-ULMFiT checkpoint (no {FORMAT!r} metadata)")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {meta.get('version')}; this release "
+                              f"reads version {VERSION} (its embeddings have 8-aligned rows): retrain it")
     if kind is not None and meta["kind"] != kind:
         raise CheckpointError(f"{path}: holds a {meta['kind']}, expected a {kind}")
     return meta, blob["state_dict"]

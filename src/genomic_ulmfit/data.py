@@ -88,7 +88,8 @@ class StreamLMDataLoader(LMDataLoader):
         pos = start[:, None] + np.arange(sl + 1)
         doc = np.searchsorted(stream_starts, pos, side="right") - 1
         index = file_starts[doc] + (pos - stream_starts[doc])
-        txt = torch.from_numpy(np.asarray(self.stream.tokens[index.ravel()]).reshape(pos.shape))
+        # int64 here: the embedding wants it, and CUDA has few kernels for uint16
+        txt = torch.from_numpy(self.stream.tokens[index.ravel()].astype(np.int64).reshape(pos.shape))
         return LMTensorText(txt[:, :-1].contiguous()), txt[:, 1:].contiguous()
 
 
