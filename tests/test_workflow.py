@@ -47,9 +47,26 @@ def test_rules_run_snakemakes_interpreter_without_conda(tmp_path):
 
 
 def test_training_rules_declare_the_gpu_resource():
-    for name in ("pretrain", "finetune", "classify", "evaluate"):
+    for name in ("finetune", "classify", "evaluate"):
         text = (REPO / "workflow" / "rules" / f"{name}.smk").read_text()
         assert re.search(r"resources:\s*\n\s*gpu=1", text), name
+    text = (REPO / "workflow" / "rules" / "pretrain.smk").read_text()
+    assert re.search(r"resources:\s*\n\s*gpu=PRETRAIN_GPUS", text)
+
+
+def test_multi_gpu_pretraining_runs_under_torchrun(tmp_path):
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg["pretrain_gpus"] = 4
+    res = snakemake(tmp_path, "-n", "-p", "--cores", "8", "--resources", "gpu=4",
+                    configfile=write_config(tmp_path / "c.yaml", cfg))
+    pretrain = [line for line in res.stdout.splitlines() if " pretrain --corpus" in line]
+    assert len(pretrain) == 1
+    assert "-m torch.distributed.run --standalone --nproc-per-node 4 -m genomic_ulmfit pretrain" in pretrain[0]
+    # the other training rules stay on one GPU, one process
+    assert all("torch.distributed.run" not in line for line in res.stdout.splitlines()
+               if " finetune --lm" in line or " classify --dataset" in line)
+    block = res.stdout.split("rule pretrain_lm:", 1)[1].split("\n\n", 1)[0]
+    assert re.search(r"gpu=4\b", block), block
 
 
 @pytest.mark.slow

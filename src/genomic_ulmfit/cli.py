@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -281,7 +282,8 @@ def run(args: argparse.Namespace) -> None:
         summary = pretrain_lm(Corpus.open(args.corpus), _config(args), _cycle_of(args), args.out,
                               seed=args.seed, device=_device(args), history_csv=args.history,
                               schedule_csv=args.schedule)
-        _write_json(args.summary, summary)
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, the first process writes
+            _write_json(args.summary, summary)
     elif cmd == "finetune":
         from .data import read_dataset
         from .train import finetune_lm

@@ -25,18 +25,21 @@ def _to_long(t: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class TokenStream:
-    """Token documents laid end to end in one array (memory-mapped for a corpus), with
-    each document's length: what an LM loader reads, without a Python object per document."""
+    """Token documents in one array (memory-mapped for a corpus) with each document's
+    length and start: what an LM loader reads, without a Python object per document."""
 
     tokens: np.ndarray
     lens: np.ndarray
+    starts: np.ndarray | None = None  # None: the documents lie end to end
 
     def __post_init__(self) -> None:
         self.lens = np.asarray(self.lens, dtype=np.int64)
-        self.starts = np.concatenate(([0], np.cumsum(self.lens)[:-1])).astype(np.int64)
-        if int(self.lens.sum()) != len(self.tokens):
-            raise ValueError(f"document lengths add up to {int(self.lens.sum())} tokens, "
-                             f"but the token array holds {len(self.tokens)}")
+        if self.starts is None:
+            if int(self.lens.sum()) != len(self.tokens):
+                raise ValueError(f"document lengths add up to {int(self.lens.sum())} tokens, "
+                                 f"but the token array holds {len(self.tokens)}")
+            self.starts = np.concatenate(([0], np.cumsum(self.lens)[:-1])).astype(np.int64)
+        self.starts = np.asarray(self.starts, dtype=np.int64)
 
     @classmethod
     def from_documents(cls, docs: list[np.ndarray]) -> "TokenStream":
@@ -61,13 +64,22 @@ class StreamLMDataLoader(LMDataLoader):
     from batch to batch. tests/test_training.py checks the two loaders agree.
     """
 
-    def __init__(self, dataset=None, lens=None, stream: TokenStream | None = None, **kwargs):
+    def __init__(self, dataset=None, lens=None, stream: TokenStream | None = None,
+                 shard: tuple[int, int] = (0, 1), **kwargs):
+        """`shard` (rank, world size): for data-parallel training every process builds the
+        same loader of world x bs rows and keeps its own bs of them, so together the
+        processes train exactly what one process with the whole batch would."""
         self.stream = stream if stream is not None else TokenStream.from_documents(dataset)
+        self.shard = shard
+        if "bs" in kwargs:
+            kwargs["bs"] *= shard[1]
         super().__init__(self.stream.documents(), lens=self.stream.lens.tolist(), **kwargs)
 
     def new(self, dataset=None, seq_len=None, **kwargs):
         if dataset is None:
             kwargs["stream"] = self.stream
+        kwargs.setdefault("shard", self.shard)
+        kwargs["bs"] = kwargs.get("bs", self.bs) // self.shard[1]
         return super().new(dataset=dataset, seq_len=seq_len, **kwargs)
 
     def create_batches(self, samps):
@@ -77,8 +89,10 @@ class StreamLMDataLoader(LMDataLoader):
         file_starts = self.stream.starts[order]
         samps = np.fromiter(samps, dtype=np.int64)
         step = self.bs or 1
+        rank, world = self.shard
+        mine = slice(rank * step // world, (rank + 1) * step // world)
         for i in range(0, len(samps), step):
-            yield self._gather(samps[i:i + step], stream_starts, file_starts)
+            yield self._gather(samps[i:i + step][mine], stream_starts, file_starts)
 
     def _gather(self, seqs: np.ndarray, stream_starts: np.ndarray, file_starts: np.ndarray):
         """(x, y) of the rows `seqs` (sample numbers, as create_item takes them)."""
@@ -94,16 +108,17 @@ class StreamLMDataLoader(LMDataLoader):
 
 
 def lm_dataloaders(train: TokenStream, valid: TokenStream, bs: int, bptt: int,
-                   device: torch.device | None = None) -> DataLoaders:
+                   device: torch.device | None = None, shard: tuple[int, int] = (0, 1)) -> DataLoaders:
     """bptt batches over token streams (memory-mapped arrays are read batch by batch).
 
     Documents are laid end to end in `bs` parallel streams, their order reshuffled
     every epoch (fastai's LMDataLoader semantics). Batches are pinned for the copy
-    to a GPU.
+    to a GPU. `shard` (rank, world size): this process's `bs` rows of world x bs
+    training streams (data-parallel training); every process validates on all of `valid`.
     """
     pin = device is not None and torch.device(device).type == "cuda"
     train_dl = StreamLMDataLoader(stream=train, bs=bs, seq_len=bptt, shuffle=True, drop_last=True,
-                                  after_batch=_to_long, pin_memory=pin)
+                                  after_batch=_to_long, pin_memory=pin, shard=shard)
     valid_bs = min(bs, max(1, len(valid.tokens) // (bptt + 1)))
     valid_dl = StreamLMDataLoader(stream=valid, bs=valid_bs, seq_len=bptt, shuffle=False,
                                   after_batch=_to_long, pin_memory=pin)

@@ -34,6 +34,7 @@ from .checkpoint import (check_architecture, check_tokenizer, checkpoint_config,
                          save_checkpoint)
 from .corpus import Corpus
 from .data import TokenStream, class_names, classifier_dataloaders, encode_split, lm_dataloaders
+from .distributed import DataParallel
 from .kmers import KmerTokenizer
 from .logs import interactive
 from .models import ModelConfig, classifier, encoder_of, language_model
@@ -139,22 +140,35 @@ def discriminative(lr: float, n_groups: int) -> slice:
 def pretrain_lm(corpus: Corpus, config: ModelConfig, cycle: OneCycle, out: Path, seed: int = 0,
                 device: torch.device | None = None, history_csv: Path | None = None,
                 schedule_csv: Path | None = None) -> dict:
-    """Train the general-domain LM on a corpus; returns the summary written beside it."""
-    device = device or pick_device()
+    """Train the general-domain LM on a corpus; returns the summary written beside it.
+
+    Under torchrun, each process trains its share of the batch rows on its own GPU
+    (or CPU process) and the first one writes the outputs (distributed.DataParallel).
+    """
+    parallel = DataParallel.from_env(device or pick_device())
+    device = parallel.device
     set_seed(seed, reproducible=True)
     tok = corpus.tokenizer
     dls = lm_dataloaders(corpus.stream("train"), corpus.stream("valid"),
-                         config.lm_batch_size, config.bptt, device)
+                         config.lm_batch_size, config.bptt, device, shard=parallel.shard)
     model = language_model(config, tok.vocab_size)
+    parallel.seed_dropout(seed)
     learn = _learner(dls, model, config, awd_lstm_lm_split, [accuracy, Perplexity()], device,
-                     "pretrain")
+                     "pretrain" if parallel.is_main else None)
+    if parallel.callback():
+        learn.add_cb(parallel.callback())
     history = History()
     _fit(learn, cycle, cycle.lr, history, "pretrain")
-    history.write(history_csv, schedule_csv)
     summary = _lm_summary(history, tok, cycle, seed, corpus=str(corpus.path),
                           train_tokens=corpus.meta["train_tokens"],
-                          markov_baseline_loss=corpus.markov_baseline_loss())
-    save_checkpoint(out, learn.model, "language_model", tok, config, training=summary)
+                          markov_baseline_loss=corpus.markov_baseline_loss(),
+                          data_parallel={"world_size": parallel.world_size,
+                                         "batch_rows_per_process": config.lm_batch_size,
+                                         "replicas_identical": parallel.replicas_identical(learn.model)})
+    if parallel.is_main:
+        history.write(history_csv, schedule_csv)
+        save_checkpoint(out, learn.model, "language_model", tok, config, training=summary)
+    parallel.close()
     return summary
 
 

@@ -25,6 +25,11 @@ validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 PY = f"{'python' if USE_CONDA else shlex.quote(sys.executable)} -m genomic_ulmfit"
 PRESET = config["model"]["preset"]
+# Data-parallel pretraining: torchrun starts one process per GPU on the job's node.
+PRETRAIN_GPUS = config["pretrain_gpus"]
+PY_PRETRAIN = PY if PRETRAIN_GPUS == 1 else (
+    f"{'python' if USE_CONDA else shlex.quote(sys.executable)} -m torch.distributed.run "
+    f"--standalone --nproc-per-node {PRETRAIN_GPUS} -m genomic_ulmfit")
 MODEL_JSON = shlex.quote(json.dumps(config["model"].get("overrides", {}), sort_keys=True))
 DEVICE_ARGS = f"--device {config['device']}"
 EXPERIMENTS = config["experiments"]

@@ -13,9 +13,9 @@ rule pretrain_lm:
     params:
         cycle=cycle_args("pretrain"),
         model=model_args,
-    threads: config["threads"]
+    threads: config["threads"] * PRETRAIN_GPUS
     resources:
-        gpu=1,
+        gpu=PRETRAIN_GPUS,
         attempt=job_attempt,
     log:
         "logs/pretrain/{corpus}/k{k}s{stride}/{preset}/seed{seed}.log",
@@ -23,7 +23,7 @@ rule pretrain_lm:
         "../../envs/train.yaml"
     shell:
         fail_first_attempt("pretrain_lm")
-        + "{PY} pretrain --corpus {input.corpus:q} --out {output.model:q} {params.cycle} "
+        + "{PY_PRETRAIN} pretrain --corpus {input.corpus:q} --out {output.model:q} {params.cycle} "
         "{params.model} --seed {wildcards.seed} --history {output.history:q} "
         "--schedule {output.schedule:q} --summary {output.summary:q} > {log} 2>&1"
 
