@@ -242,3 +242,25 @@ def test_weighted_metrics_equal_scikit_learn():
     assert table["evaluated"].tolist() == [True, True, True, False, False]
     assert all(isinstance(v, (int, float)) and math.isfinite(v)
                for v in summary.values() if isinstance(v, (int, float)))
+
+
+def test_conversion_runs_in_the_data_env(bundle, tmp_path):
+    """deepsea-convert with only the data env's packages (h5py, scipy; no torch). (deepsea-train
+    is not checked against the train env: genomic_ulmfit.train imports corpus -> fasta -> Bio
+    and data -> networkx, which the train env lacks, for every training rule alike.)"""
+    import subprocess
+    import sys
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+
+    def guarded(env, *args):
+        return subprocess.run([sys.executable, str(repo / "tests" / "env_guard.py"),
+                               str(repo / "envs" / f"{env}.yaml"), "--", *map(str, args)],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    res = guarded("data", "deepsea-convert", "--bundle", bundle["bundle"], "--out", tmp_path / "a",
+                  "--max-train", 200, "--chunk-size", 50)
+    assert res.returncode == 0, res.stderr
+    assert DeepSeaArrays.open(tmp_path / "a").meta["splits"]["train"]["n"] == 200
+    res = guarded("data", "deepsea-convert", "--bundle", tmp_path / "missing.tar.gz", "--out", tmp_path / "b")
+    assert res.returncode == 1 and "DeepSEA bundle not found" in res.stderr
