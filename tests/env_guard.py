@@ -18,7 +18,7 @@ IMPORT_NAMES = {
     "pyfaidx": "pyfaidx", "pybedtools": "pybedtools", "networkx": "networkx",
     "pyyaml": "yaml", "tqdm": "tqdm", "pytorch": "torch", "fastai": "fastai",
     "matplotlib": "matplotlib", "seaborn": "seaborn", "snakemake": "snakemake",
-    "jsonschema": "jsonschema", "tabulate": "tabulate",
+    "jsonschema": "jsonschema", "tabulate": "tabulate", "scipy": "scipy", "h5py": "h5py",
 }
 
 

@@ -61,6 +61,11 @@ def test_paper_dag_counts(paper_dag):
     assert jobs["finetune_lm"] == 30  # one per (task, corpus, k, stride)
     assert jobs["metagenomics_dataset"] == 2 and jobs["tss_dataset"] == 1
     assert jobs["fasta_classes_dataset"] == 8 and jobs["train_size_curve_figure"] == 1
+    # DeepSEA: the capstone's Transformer and BiLSTM models and the ULMFiT encoder of the human
+    # LM 5/2, which is the promoter tables' LM (still 13 general LMs above)
+    assert len(cfg["deepsea"]["experiments"]) == 3
+    assert jobs["deepsea_convert"] == 1 and jobs["deepsea_train"] == jobs["deepsea_evaluate"] == 3
+    assert jobs["deepsea_table"] == 1 and jobs["table_vs_paper_figure"] == 13
 
 
 def test_paper_dag_shares_the_general_lms(paper_dag):
@@ -86,6 +91,8 @@ def test_paper_dag_shares_the_general_lms(paper_dag):
     tok = {j["output"][0]: j["input"] for j in jobs if j["rule"] == "tokenize_corpus"}
     assert len(tok["results/corpora/bacterial_ensemble/k5s2"]) == 14
     assert len(tok["results/corpora/mammal_ensemble/k3s1"]) == 4
+    deepsea_ulmfit = using(jobs, "deepsea_train", LM.format("human_genome", 5, 2))
+    assert [j["output"][0].split("/")[4] for j in deepsea_ulmfit] == ["deepsea_ulmfit_human"]
     evals = {j["output"][-1].rsplit("/", 1)[1] for j in jobs if j["rule"] == "evaluate" and "/lncrna/" in j["output"][0]}
     assert evals == {"test.metrics.json", "test_challenge.metrics.json"}
 
@@ -98,6 +105,10 @@ def test_paper_tables_carry_the_published_numbers():
     assert rows["Genomic-ULMFiT 3/1, challenge test set"]["split"] == "test_challenge"
     published_only = [r for r in rows.values() if "experiment" not in r]
     assert published_only and all(r["paper"] for r in published_only)
+    deepsea = {r["label"]: r for r in cfg["deepsea"]["tables"]["deepsea"]["rows"]}
+    assert deepsea["DeepSEA (Zhou & Troyanskaya 2015)"]["paper"] == {"accuracy": 0.9821, "roc_auc": 0.9046, "pr_auc": 0.4463}
+    assert deepsea["DanQ (Quang & Xie 2016)"]["paper"]["roc_auc"] == 0.9109
+    assert deepsea["Capstone ResNet-1D + BiLSTM"]["paper"]["pr_auc"] == 0.4142
 
 
 def test_a_row_needs_an_experiment_or_paper_values(tmp_path):
@@ -137,6 +148,7 @@ def test_paper_sources_are_complete_and_named(tmp_path):
     sources = load_sources(cfg["sources"], base=REPO)
     used = {s for t in cfg["tasks"].values() for s in t["inputs"].values()}
     used |= {g for c in cfg["corpora"].values() for g in c["genomes"]}
+    used.add(cfg["deepsea"]["source"])
     assert used <= set(sources)
     for name in used:
         src = sources[name]

@@ -15,7 +15,7 @@ from .models import ModelConfig
 
 FORMAT = "genomic-ulmfit-checkpoint"
 VERSION = 2  # 2: embedding rows padded to a multiple of 8 (models.embedding_rows)
-KINDS = ("language_model", "classifier")
+KINDS = ("language_model", "classifier", "deepsea")  # deepsea: genomic_ulmfit.deepsea.train
 
 
 class CheckpointError(ValueError):
@@ -25,10 +25,14 @@ class CheckpointError(ValueError):
 def save_checkpoint(path: Path, model: torch.nn.Module, kind: str, tokenizer: KmerTokenizer,
                     config: ModelConfig, **extra) -> None:
     """Write atomically: a crash never leaves a half-written model behind."""
+    save_model(path, model, kind, tokenizer=tokenizer.to_dict(), model=config.to_dict(), **extra)
+
+
+def save_model(path: Path, net: torch.nn.Module, kind: str, /, **meta) -> None:
+    """Any model with plain-data metadata, written atomically (save_checkpoint's format)."""
     assert kind in KINDS, kind
-    meta = {"format": FORMAT, "version": VERSION, "kind": kind,
-            "tokenizer": tokenizer.to_dict(), "model": config.to_dict(), **extra}
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT, "version": VERSION, "kind": kind, **meta}
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

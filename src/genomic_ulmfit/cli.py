@@ -19,6 +19,9 @@
     genomic-ulmfit evaluate    predictions and metrics on a labelled split
     genomic-ulmfit table       results table (CSV + Markdown) beside the paper's values
     genomic-ulmfit plot        figures: training curves, schedule, confusion, ROC/PR, ...
+    genomic-ulmfit deepsea-convert   DeepSEA bundle (.tar.gz of .mat files) -> arrays on disk
+    genomic-ulmfit deepsea-train     multi-label model (capstone ResNet-1D + Transformer, or ULMFiT)
+    genomic-ulmfit deepsea-evaluate  weighted ROC-AUC / PR-AUC per target and overall
 """
 from __future__ import annotations
 
@@ -149,6 +152,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suggestion", type=Path, help="JSON of the suggested learning rates")
     p.add_argument("--num-it", type=int, default=100)
     _training(p)
+
+    p = sub.add_parser("deepsea-convert", help="DeepSEA training bundle -> memory-mappable arrays")
+    p.add_argument("--bundle", type=Path, required=True,
+                   help="deepsea_train_bundle.v0.9.tar.gz, or a directory holding train/valid/test.mat")
+    p.add_argument("--out", type=Path, required=True, help="output directory (written atomically)")
+    for split in ("train", "valid", "test"):
+        p.add_argument(f"--max-{split}", type=int, default=None,
+                       help=f"keep the first N {split} samples (default: all)")
+    p.add_argument("--chunk-size", type=int, default=10_000, help="samples read per chunk")
+    p.add_argument("--channel-order", default="AGCT", help="the one-hot channels' bases (DeepSEA: AGCT)")
+    _common(p)
+
+    p = sub.add_parser("deepsea-train", help="multi-label DeepSEA model")
+    p.add_argument("--data", type=Path, required=True, help="directory from deepsea-convert")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--arch", choices=("capstone", "ulmfit"), required=True)
+    p.add_argument("--capstone-preset", default="tiny", help="capstone, capstone_lstm or tiny")
+    p.add_argument("--capstone", default="{}", help="JSON of capstone settings over the preset")
+    p.add_argument("--encoder", type=Path, help="ulmfit: LM checkpoint whose embedding+encoder to start from")
+    p.add_argument("--k", type=int, help="ulmfit without --encoder: k-mer length")
+    p.add_argument("--stride", type=int, help="ulmfit without --encoder: stride")
+    p.add_argument("--training", default="{}", help="JSON of DeepSEA training settings (epochs, lr, "
+                   "batch_size, accumulate, warmup_batches, weight_decay, epoch_samples, valid_batch_size)")
+    _training(p)
+
+    p = sub.add_parser("deepsea-evaluate", help="metrics of a DeepSEA model on a split")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--metrics", type=Path, required=True, help="summary JSON")
+    p.add_argument("--per-target", type=Path, required=True, help="per-target CSV")
+    p.add_argument("--predictions", type=Path, help="also the probabilities (float16 .npy)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0)
+    _common(p)
 
     p = sub.add_parser("table", help="results table beside the paper's values")
     p.add_argument("--spec", required=True, help='JSON: {"title", "metrics": [...], "rows": '
@@ -302,6 +340,8 @@ def run(args: argparse.Namespace) -> None:
         write_table(spec["rows"], spec["metrics"], spec["title"], args.csv, args.md)
     elif cmd == "plot":
         _plot(args)
+    elif cmd.startswith("deepsea-"):
+        _deepsea(args)
     elif cmd == "lr-find":
         from .corpus import Corpus
         from .train import lm_learner_for, lr_find
@@ -354,6 +394,43 @@ def _evaluate(args) -> None:
     _write_json(args.metrics, metrics)
     logger.info("%s on %s/%s: %s", args.model, args.dataset, args.split,
                 {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)})
+
+
+def _deepsea(args) -> None:
+    cmd = args.command
+    if cmd == "deepsea-convert":
+        from .deepsea.data import convert_bundle
+        convert_bundle(args.bundle, args.out, {"train": args.max_train, "valid": args.max_valid,
+                                                "test": args.max_test},
+                       chunk_size=args.chunk_size, channel_order=args.channel_order)
+    elif cmd == "deepsea-train":
+        from .deepsea.models import capstone_preset
+        from .deepsea.train import DeepSeaTraining, model_spec, train_deepsea
+        k, stride = args.k, args.stride
+        if args.arch == "ulmfit" and args.encoder:
+            from .checkpoint import checkpoint_tokenizer, load_checkpoint
+            tok = checkpoint_tokenizer(load_checkpoint(args.encoder, "language_model")[0])
+            k, stride = tok.k, tok.stride
+        if args.arch == "capstone":
+            spec = model_spec("capstone", capstone_preset(args.capstone_preset,
+                                                          **json.loads(args.capstone)).to_dict())
+        else:
+            if not (k and stride):
+                raise SystemExit("deepsea-train --arch ulmfit: give --encoder (an LM checkpoint) or --k and --stride")
+            spec = model_spec("ulmfit", ulmfit=_config(args).to_dict(), k=k, stride=stride)
+        summary = train_deepsea(args.data, spec, DeepSeaTraining.from_dict(json.loads(args.training)),
+                                args.out, seed=args.seed, device=_device(args), encoder_from=args.encoder,
+                                history_csv=args.history, schedule_csv=args.schedule)
+        _write_json(args.summary, summary)
+    elif cmd == "deepsea-evaluate":
+        from .deepsea.train import evaluate_deepsea
+        m = evaluate_deepsea(args.model, args.data, args.split, args.metrics, args.per_target,
+                             device=_device(args), predictions=args.predictions)
+        logger.info("%s on %s/%s: weighted ROC-AUC %.4f, PR-AUC %.4f, accuracy %.4f; %d of %d targets "
+                    "evaluated (%d without a positive, %d without a negative, skipped)", args.model,
+                    args.data, args.split, m["roc_auc"], m["pr_auc"], m["accuracy"],
+                    m["n_targets_evaluated"], m["n_targets"], m["skipped_no_positive"],
+                    m["skipped_no_negative"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -108,8 +108,43 @@ def _check_references(config: dict, sources: dict) -> None:
             tasks = sorted({e["task"] for e in runs if e})
             need(len(tasks) <= 1, f"config key tables.{name}.curve: the rows' experiments use tasks "
                  f"{tasks}; a training-size curve needs one task")
+    need(bool(config["experiments"]) or bool(config.get("deepsea")),
+         "config key experiments: no experiments; give experiments (ULMFiT classifiers) or a "
+         "deepsea section")
+    if config.get("deepsea"):
+        _check_deepsea(config, sources, need)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _check_deepsea(config: dict, sources: dict, need) -> None:
+    ds = config["deepsea"]
+    need(not sources or ds["source"] in sources,
+         f"config key deepsea.source: unknown source {ds['source']!r}; allowed: {sorted(sources)}")
+    corpora = config.get("corpora", {})
+    for name, exp in ds["experiments"].items():
+        where = f"config key deepsea.experiments.{name}"
+        if exp["arch"] == "ulmfit":
+            need("k" in exp and "stride" in exp, f"{where}: the ulmfit model needs k and stride")
+            need(exp.get("stride", 0) <= exp.get("k", 0),
+                 f"{where}.stride: {exp.get('stride')} exceeds k={exp.get('k')}")
+            pre = exp.get("pretrain")
+            need(pre is None or pre in corpora,
+                 f"{where}.pretrain: {pre!r} is not a corpus; allowed: {sorted(corpora)}")
+        else:
+            extra = sorted(k for k in ("pretrain", "k", "stride") if exp.get(k) is not None)
+            need(not extra, f"{where}: {extra} apply to arch ulmfit only (this one is capstone)")
+    for name, table in ds.get("tables", {}).items():
+        need(name not in config["tables"],
+             f"config key deepsea.tables.{name}: a table of that name is also under tables")
+        for i, row in enumerate(table["rows"]):
+            need(row.get("experiment", "") in ds["experiments"] or "experiment" not in row,
+                 f"config key deepsea.tables.{name}.rows.{i}.experiment: {row.get('experiment')!r} is "
+                 f"not a deepsea experiment; allowed: {sorted(ds['experiments'])}")
+            need("experiment" in row or row.get("paper"),
+                 f"config key deepsea.tables.{name}.rows.{i}: a row without an experiment needs paper values")
+        need(any(r.get("experiment") for r in table["rows"]),
+             f"config key deepsea.tables.{name}.rows: no row names an experiment")
 
 
 def load_sources(paths: str | Path | list, base: Path | None = None) -> dict:

@@ -80,3 +80,59 @@ def _plain(d):
     if isinstance(d, (np.floating, np.integer)):
         return d.item()
     return d
+
+
+# -- multi-label (DeepSEA's 919 targets) ----------------------------------------------------------
+
+def multilabel_metrics(y_true: np.ndarray, probs: np.ndarray, weights: np.ndarray,
+                       target_names: list[str] | None = None,
+                       threshold: float = 0.5) -> tuple[dict, pd.DataFrame]:
+    """Per-target ROC-AUC and PR-AUC (average precision) from scikit-learn, aggregated as the
+    average weighted by `weights` (each target's positive frequency in training, the seed's
+    aggregation), plus the unweighted means and the accuracy over all labels.
+
+    A target without a positive (or without a negative) in `y_true` has no AUC: it is skipped
+    and counted (`skipped_no_positive`, `skipped_no_negative`), never a NaN in the summary;
+    the per-target table marks it `evaluated = False`. Returns (summary, per-target table).
+    """
+    y_true = np.asarray(y_true)
+    probs = np.asarray(probs)
+    n, t = y_true.shape
+    if probs.shape != (n, t):
+        raise ValueError(f"predictions have shape {probs.shape}, labels {y_true.shape}")
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (t,):
+        raise ValueError(f"{len(weights)} weights for {t} targets")
+    names = target_names or [f"target_{j}" for j in range(t)]
+    positives = y_true.sum(axis=0, dtype=np.int64)
+    roc = np.full(t, np.nan)
+    pr = np.full(t, np.nan)
+    correct = 0
+    for j in range(t):
+        yj, pj = y_true[:, j], probs[:, j].astype(np.float64)
+        correct += int(((pj >= threshold) == (yj == 1)).sum())
+        if 0 < positives[j] < n:
+            roc[j] = skm.roc_auc_score(yj, pj)
+            pr[j] = skm.average_precision_score(yj, pj)
+    ok = ~np.isnan(roc)
+    no_pos = np.flatnonzero(positives == 0)
+    no_neg = np.flatnonzero(positives == n)
+    w = weights[ok]
+    if not ok.any():
+        raise ValueError("no target has both positives and negatives in the evaluation set")
+    if w.sum() <= 0:
+        raise ValueError("the evaluated targets' weights sum to 0 (no positives in training?)")
+    summary = {
+        "n": int(n), "n_targets": int(t), "n_targets_evaluated": int(ok.sum()),
+        "accuracy": correct / (n * t),
+        "roc_auc": float(np.average(roc[ok], weights=w)),
+        "pr_auc": float(np.average(pr[ok], weights=w)),
+        "roc_auc_macro": float(roc[ok].mean()), "pr_auc_macro": float(pr[ok].mean()),
+        "weights": "positive frequency of each target in training",
+        "skipped_no_positive": int(len(no_pos)), "skipped_no_negative": int(len(no_neg)),
+        "skipped_targets": {"no_positive": [names[j] for j in no_pos],
+                            "no_negative": [names[j] for j in no_neg]},
+    }
+    table = pd.DataFrame({"target": names, "positives": positives, "negatives": n - positives,
+                          "train_weight": weights, "evaluated": ok, "roc_auc": roc, "pr_auc": pr})
+    return summary, table

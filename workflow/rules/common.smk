@@ -1,5 +1,6 @@
 # Shared setup: config validation, output paths, input functions.
 import json
+import re
 import os
 import shlex
 import sys
@@ -141,7 +142,8 @@ def model_args(wildcards):
 
 def all_targets():
     targets = [f"results/tables/{t}.md" for t in config["tables"]]
-    targets.append("results/datasets/leakage.csv")  # leakage audit of every task's dataset
+    if config["tasks"]:
+        targets.append("results/datasets/leakage.csv")  # leakage audit of every task's dataset
     targets += [f"results/figures/{t}_vs_paper.png" for t in config["tables"]]
     targets += [f"results/figures/{t}_roc_pr.png" for t in config["tables"] if is_binary_table(t)]
     targets += [f"results/figures/{t}_curve.png" for t, spec in config["tables"].items() if spec.get("curve")]
@@ -156,4 +158,10 @@ def all_targets():
     for name in EXPERIMENTS:
         for seed in SEEDS:
             targets.append(f"{classifier_dir(name, seed)}/training_curves.png")
+    targets += deepsea_targets()  # workflow/rules/deepsea.smk; none without a deepsea section
     return targets
+
+
+def table_config(name):
+    """A results table's spec, from `tables` or `deepsea.tables`."""
+    return config["tables"].get(name) or config["deepsea"]["tables"][name]

@@ -32,6 +32,8 @@ def row_predictions(row, seed):
 
 
 rule results_table:
+    wildcard_constraints:
+        table="|".join(re.escape(t) for t in sorted(config["tables"])) or "(?!)",  # deepsea.smk has its own
     input:
         lambda w: [f for row in table_rows(w.table) for f in row["metrics_files"]],
     output:
@@ -55,8 +57,8 @@ rule table_vs_paper_figure:
         report("results/figures/{table}_vs_paper.png", caption="../report/paper_comparison.rst",
                category="Results tables"),
     params:
-        title=lambda w: shlex.quote(config["tables"][w.table]["title"]),
-        metrics=lambda w: ",".join(config["tables"][w.table]["metrics"]),
+        title=lambda w: shlex.quote(table_config(w.table)["title"]),
+        metrics=lambda w: ",".join(table_config(w.table)["metrics"]),
     log:
         "logs/report/vs_paper_{table}.log",
     conda:
