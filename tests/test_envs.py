@@ -104,3 +104,26 @@ def test_report_rules_run_in_the_report_env(tmp_path):
                   "--out", tmp_path / "f.png", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_training_rules_run_in_the_train_env(tmp_path):
+    """pretrain, classify (from the LM) and evaluate with only envs/train.yaml's packages."""
+    from genomic_ulmfit.corpus import build_corpus
+    from genomic_ulmfit.kmers import KmerTokenizer
+    from test_training import motif_dataset, planted_genome
+
+    genome = planted_genome(6_000)
+    (tmp_path / "g.fa").write_text(">g\n" + genome + "\n")
+    build_corpus([tmp_path / "g.fa"], tmp_path / "corpus", KmerTokenizer(3, 3), region_bp=10_000)
+    motif_dataset(n=120).to_csv(tmp_path / "d.tsv", sep="\t", index=False)
+    common = ["--preset", "tiny", "--device", "cpu", "--threads", "1"]
+    steps = [["pretrain", "--corpus", "corpus", "--out", "lm.pth", "--epochs", "1", *common],
+             ["classify", "--dataset", "d.tsv", "--out", "clf.pth", "--encoder", "lm.pth",
+              "--stage-epochs", "1,0,0,0", "--stage-lrs", "0.01,0.01,0.01,0.01", *common],
+             ["evaluate", "--model", "clf.pth", "--dataset", "d.tsv", "--split", "test",
+              "--positive", "promoter", "--predictions", "p.csv", "--metrics", "m.json",
+              "--device", "cpu"]]
+    for args in steps:
+        res = guarded("train", *args, cwd=tmp_path)
+        assert res.returncode == 0, (args[0], res.stderr[-2000:])
+    assert (tmp_path / "m.json").exists()
