@@ -6,8 +6,9 @@ epoch over it, at two genome sizes, each step in its own process.
 Per size it prints the peak resident memory (VmHWM) of
   tokenize : our streaming corpus builder (FASTA -> token arrays on disk);
   epoch    : every batch of one full training epoch of the LM loader over the
-             memory-mapped corpus (the `cpu` preset's 64 x 70 batches), plus
-             --train-steps real training steps of the `cpu` model on them;
+             memory-mapped corpus (800 x 70 batches, as the paper's), plus
+             --train-steps real training steps of the `cpu` model on the first 64 rows of them
+             (its own batch size: the model's activations do not depend on the corpus);
 and, for the epoch, how much of that peak is anonymous memory (the process's own)
 and how much file-backed pages (shared libraries and the memory-mapped corpus, which
 the kernel drops under pressure).
@@ -54,7 +55,7 @@ def child_tokenize(fasta: str, out: str) -> dict:
             "peak_kib": status_kib("VmHWM")}
 
 
-def child_epoch(corpus_dir: str, train_steps: int) -> dict:
+def child_epoch(corpus_dir: str, train_steps: int, batch_size: int) -> dict:
     import torch
     from fastai.text.models.awdlstm import awd_lstm_lm_split
     from genomic_ulmfit.corpus import Corpus
@@ -64,7 +65,8 @@ def child_epoch(corpus_dir: str, train_steps: int) -> dict:
 
     torch.set_num_threads(1)
     corpus = Corpus.open(Path(corpus_dir))
-    cfg = get_preset("cpu")
+    cfg = get_preset("cpu", lm_batch_size=batch_size)
+    rows = get_preset("cpu").lm_batch_size  # trained rows: the cpu preset's own batch
     dls = lm_dataloaders(corpus.stream("train"), corpus.stream("valid"), cfg.lm_batch_size, cfg.bptt,
                          torch.device("cpu"))
     learn = _learner(dls, language_model(cfg, corpus.tokenizer.vocab_size), cfg, awd_lstm_lm_split,
@@ -76,7 +78,7 @@ def child_epoch(corpus_dir: str, train_steps: int) -> dict:
         tokens += x.numel()
         if i < train_steps:  # the real step: forward, loss, backward, optimizer
             learn.model.reset() if i == 0 else None
-            loss = learn.loss_func(learn.model(x)[0], y)
+            loss = learn.loss_func(learn.model(x[:rows])[0], y[:rows])
             loss.backward()
             learn.opt.step()
             learn.opt.zero_grad()
@@ -98,13 +100,14 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--small-mbp", type=int, default=100)
     p.add_argument("--large-mbp", type=int, default=1000)
-    p.add_argument("--train-steps", type=int, default=20)
+    p.add_argument("--train-steps", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=800, help="LM batch rows (the paper's 800)")
     p.add_argument("--workdir", type=Path, default=None, help="scratch space (default: a temp dir)")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         kind, *rest = args.child
-        out = child_tokenize(*rest) if kind == "tokenize" else child_epoch(rest[0], int(rest[1]))
+        out = child_tokenize(*rest) if kind == "tokenize" else child_epoch(rest[0], int(rest[1]), int(rest[2]))
         print(json.dumps(out))
         return
     peaks = {}
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
             fasta.unlink()
             print(f"{mbp:>5} Mbp tokenize: {tok['tokens']:>12,} tokens in {tok['seconds']:6.1f} s, "
                   f"peak {tok['peak_kib'] / 1024:7.0f} MiB", flush=True)
-            ep = run_child("epoch", str(corpus), str(args.train_steps))
+            ep = run_child("epoch", str(corpus), str(args.train_steps), str(args.batch_size))
             print(f"{mbp:>5} Mbp LM epoch: {ep['tokens']:>12,} tokens in {ep['seconds']:6.1f} s "
                   f"({args.train_steps} trained), peak {ep['peak_kib'] / 1024:7.0f} MiB: anonymous "
                   f"{ep['anon_peak_kib'] / 1024:.0f} MiB, file-backed pages (libraries, corpus) at the end "
