@@ -66,6 +66,17 @@ def test_profile_asks_for_sensible_resources_and_retries(tmp_path):
                 assert "attempt" in res_of_rule[name], f"{rule}.{name} does not grow on retry"
 
 
+def test_profile_keeps_the_pretraining_gpu_count(tmp_path):
+    """pretrain_gpus reaches sbatch's GPU request: the profile does not pin it to 1."""
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg["pretrain_gpus"] = 4
+    res = snakemake(tmp_path, "-n", "--profile", str(PROFILE),
+                    configfile=write_config(tmp_path / "c.yaml", cfg))
+    resources = dry_run_resources(res)
+    assert re.search(r"\bgpu=4\b", resources["pretrain_lm"]), resources["pretrain_lm"]
+    assert re.search(r"\bgpu=1\b", resources["finetune_lm"])
+
+
 def test_fail_first_attempt_guards_only_the_named_rule(tmp_path):
     cfg = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
     cfg["fail_first_attempt"] = [FAILING_RULE]
