@@ -153,7 +153,8 @@ def _seeds_note(n_seeds: pd.Series) -> str:
     else:
         seeds = f"mean {PM} sample SD over {counts[0]}{DASH}{counts[-1]} seeds per model"
     return (f"Ours: {seeds}, on the held-out test split; "
-            f"paper: the published Genomic-ULMFiT tables ({DASH} = not reported).")
+            f"paper: published values, from the Genomic-ULMFiT paper's tables or, for a compared "
+            f"method, its own publication ({DASH} = not reported).")
 
 
 def _escape(text: str) -> str:
