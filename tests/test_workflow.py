@@ -140,7 +140,8 @@ def test_e2e_interpretation(e2e):
     assert len(motifs) == 2346 and (motifs["q_value"] >= motifs["p_value"] - 1e-12).all()
     assert motifs["segments"].iloc[0] == (windows.groupby("id")["drop"].max() > 0).sum()
     assert motifs["shuffled"].iloc[0] == 3 * motifs["segments"].iloc[0]
-    assert "| TBP |" in (d / "motifs.md").read_text() or "q <=" in (d / "motifs.md").read_text()
+    md = (d / "motifs.md").read_text().splitlines()
+    assert sum(line.startswith("| MA") for line in md) == 25  # the top 25 motifs
     emb = pd.read_csv(d / "embedding.tsv", sep="\t")
     assert len(emb) == 64 and set(emb["element"]) == {"other", "-10 box (TATAAT)", "-35 box (TTGACA)"}
 
@@ -162,7 +163,9 @@ def test_e2e_genome_scan(e2e):
     starts = [r for r in _track_rows(scan / "cds_starts.bed", sizes) if int(r[1]) < 40_000]
     agreement = json.loads((scan / "agreement.json").read_text())
     assert agreement["annotated_starts"] == len(starts) > 20
-    assert len(agreement["random_fractions"]) == 3 and agreement["ratio"] is not None
+    assert agreement["called_regions"] == len(called)
+    if called:  # the tiny test model may call nothing at all; then there is no ratio
+        assert len(agreement["random_fractions"]) == 3 and agreement["ratio"] is not None
     assert (scan / "scan_region.png").stat().st_size > 20_000
     table = pd.read_csv(workdir / "results" / "interpret" / "scan_agreement.csv")
     assert len(table) == 1 and table["observed_fraction"].iloc[0] == pytest.approx(agreement["observed_fraction"])
