@@ -16,7 +16,41 @@ def test_default_dag_shares_the_general_lm(tmp_path):
     assert jobs["pretrain_lm"] == 1  # two experiments, one general LM
     assert jobs["tokenize_corpus"] == 1 and jobs["finetune_lm"] == 1
     assert jobs["train_classifier"] == 3 and jobs["evaluate"] == 3
-    assert jobs["download"] == 2 and jobs["ecoli_dataset"] == 1
+    # genome FASTA, GenBank file, and JASPAR for the interpretation
+    assert jobs["download"] == 3 and jobs["ecoli_dataset"] == 1
+    interpret = {"perturbation_importance", "motif_enrichment", "embedding_map", "scan_genome",
+                 "scan_agreement", "scan_agreement_table"}
+    assert all(jobs[r] == 1 for r in interpret), jobs
+
+
+INTERPRET_RULES = {"perturbation_importance", "motif_enrichment", "embedding_map", "scan_genome",
+                   "scan_agreement", "scan_agreement_table", "variant_effects"}
+
+
+def test_without_interpret_the_dag_is_unchanged(tmp_path):
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    del cfg["interpret"]
+    jobs = planned_jobs(snakemake(tmp_path, "-n", "--cores", "2",
+                                  configfile=write_config(tmp_path / "c.yaml", cfg)))
+    assert not INTERPRET_RULES & set(jobs) and "genome_fasta" not in jobs
+    assert jobs["download"] == 2 and jobs["train_classifier"] == 3
+
+
+def test_variant_effects_run_when_a_vcf_is_configured(tmp_path):
+    vcf = tmp_path / "mine.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    sources = write_config(tmp_path / "mine.yaml", {"my_vcf": {
+        "url": str(vcf), "sha256": None, "mirror_path": "mine.vcf"}})
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg["sources"] = ["resources/sources.yaml", str(sources)]
+    cfg["interpret"] = {"experiment": "naive", "variants": {"vcf": "my_vcf", "genome": "ecoli_genome_fna"}}
+    res = snakemake(tmp_path, "-n", "-p", "--cores", "2", configfile=write_config(tmp_path / "c.yaml", cfg))
+    jobs = planned_jobs(res)
+    assert jobs["variant_effects"] == 1 and not (INTERPRET_RULES - {"variant_effects"}) & set(jobs)
+    assert "results/interpret/ecoli_promoters/naive/k5s2/cpu/nall/seed0/variants/ecoli_genome_fna/my_vcf.vcf" in res.stdout
+    cfg["interpret"]["variants"]["vcf"] = "nope"
+    res = snakemake(tmp_path, "-n", "--cores", "2", configfile=write_config(tmp_path / "d.yaml", cfg), check=False)
+    assert res.returncode != 0 and "interpret.variants.vcf: unknown source 'nope'" in res.stdout + res.stderr
 
 
 def test_seeds_multiply_runs_not_data(tmp_path):
@@ -88,6 +122,70 @@ def test_e2e_tables_and_figures(e2e):
     assert metrics["n"] == cfg["tasks"]["ecoli_promoters"]["params"]["n_test"]
     lm = next((workdir / "results" / "models" / "lm").rglob("summary.json"))
     assert json.loads(lm.read_text())["stride_prior_loss"] == pytest.approx(3 * 0.6931471805599453 * 2)
+
+
+def _track_rows(path, sizes):
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("track ")
+    rows = [line.split("\t") for line in lines[1:]]
+    keys = [(r[0], int(r[1])) for r in rows]
+    assert keys == sorted(keys), f"{path.name} is not sorted"
+    assert all(0 <= int(r[1]) < int(r[2]) <= sizes[r[0]] for r in rows), path.name
+    import subprocess
+    res = subprocess.run(["bedtools", "merge", "-i", str(path), "-d", "-1"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return rows
+
+
+@pytest.mark.slow
+def test_e2e_interpretation(e2e):
+    workdir, _, cfg, _ = e2e
+    d = next((workdir / "results" / "interpret").rglob("importance.profile.tsv")).parent
+    assert d.relative_to(workdir).as_posix() == \
+        "results/interpret/ecoli_promoters/finetuned-ecoli_genome/k3s3/tiny/n800/seed0"
+    data = pd.read_csv(workdir / "results" / "datasets" / "ecoli_promoters.tsv", sep="\t")
+    positives = ((data["split"] == "test") & (data["label"] == "promoter")).sum()
+    profile = pd.read_csv(d / "importance.profile.tsv", sep="\t")
+    # -100/+50 around each CDS start; every test promoter at every position
+    assert profile["relative_position"].tolist() == list(range(-100, 50))
+    assert (profile["n"] == positives).all()
+    windows = pd.read_csv(d / "importance.windows.tsv", sep="\t")
+    assert windows.groupby("id").size().eq(15).all()  # 150 bp, 10 bp windows every 10 bp
+    for fig in ("importance_examples", "importance_profile", "embedding"):
+        assert (d / f"{fig}.png").stat().st_size > 10_000, fig
+    motifs = pd.read_csv(d / "motifs.tsv", sep="\t")
+    assert len(motifs) == 2346 and (motifs["q_value"] >= motifs["p_value"] - 1e-12).all()
+    assert motifs["segments"].iloc[0] == (windows.groupby("id")["drop"].max() > 0).sum()
+    assert motifs["shuffled"].iloc[0] == 3 * motifs["segments"].iloc[0]
+    md = (d / "motifs.md").read_text().splitlines()
+    assert sum(line.startswith("| MA") for line in md) == 25  # the top 25 motifs
+    emb = pd.read_csv(d / "embedding.tsv", sep="\t")
+    assert len(emb) == 64 and set(emb["element"]) == {"other", "-10 box (TATAAT)", "-35 box (TTGACA)"}
+
+
+@pytest.mark.slow
+def test_e2e_genome_scan(e2e):
+    workdir = e2e[0]
+    scan = next((workdir / "results" / "interpret").rglob("scan.summary.json")).parent
+    sizes = {"NC_000913.3": 4641652}
+    summary = json.loads((scan / "scan.summary.json").read_text())
+    assert summary["window"] == 150 and summary["windows"] == 2 * ((40_000 - 150) // 20 + 1)
+    graph = _track_rows(scan / "scan.bedgraph", sizes)
+    assert len(graph) == (40_000 - 150) // 20 + 1 and int(graph[-1][2]) <= 40_000
+    assert all(0 <= float(r[3]) <= 1 for r in graph)
+    for strand in ("plus", "minus"):
+        assert len(_track_rows(scan / f"scan.{strand}.bedgraph", sizes)) == len(graph)
+    called = _track_rows(scan / "scan.called.bed", sizes)
+    assert len(called) == summary["called_regions"] and all(r[5] in "+-" for r in called)
+    starts = [r for r in _track_rows(scan / "cds_starts.bed", sizes) if int(r[1]) < 40_000]
+    agreement = json.loads((scan / "agreement.json").read_text())
+    assert agreement["annotated_starts"] == len(starts) > 20
+    assert agreement["called_regions"] == len(called)
+    if called:  # the tiny test model may call nothing at all; then there is no ratio
+        assert len(agreement["random_fractions"]) == 3 and agreement["ratio"] is not None
+    assert (scan / "scan_region.png").stat().st_size > 20_000
+    table = pd.read_csv(workdir / "results" / "interpret" / "scan_agreement.csv")
+    assert len(table) == 1 and table["observed_fraction"].iloc[0] == pytest.approx(agreement["observed_fraction"])
 
 
 @pytest.mark.slow

@@ -22,6 +22,13 @@
     genomic-ulmfit deepsea-convert   DeepSEA bundle (.tar.gz of .mat files) -> arrays on disk
     genomic-ulmfit deepsea-train     multi-label model (capstone ResNet-1D + Transformer, or ULMFiT)
     genomic-ulmfit deepsea-evaluate  weighted ROC-AUC / PR-AUC per target and overall
+    genomic-ulmfit importance  perturbation importance of sequences (random-base windows)
+    genomic-ulmfit scan        a classifier over a genome or regions: bedGraph + called-region BED
+    genomic-ulmfit scan-agreement  called regions against GenBank CDS starts (vs random placement)
+    genomic-ulmfit scan-table  the agreement of every scan in one table
+    genomic-ulmfit motifs      JASPAR motifs enriched in the highest-importance segments
+    genomic-ulmfit variants    VCF SNVs/indels scored by the change in predicted probability
+    genomic-ulmfit embedding-map  t-SNE of the learned k-mer embeddings
 """
 from __future__ import annotations
 
@@ -205,7 +212,167 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", type=Path, default=None,
                    help="train-size-curve: the task's dataset TSV (gives the size of points of size 'all')")
     _common(p)
+    _interpret_parsers(sub)
     return parser
+
+
+def _inference(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, required=True, help="classifier checkpoint")
+    p.add_argument("--positive", default=None, help="positive class (default: promoter, ...)")
+    p.add_argument("--batch-size", type=int, default=256, help="windows per forward pass")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--threads", type=int, default=0)
+    _common(p)
+
+
+def _window_arg(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--window", type=int, help="window length in bp (the classifier's training length)")
+    g.add_argument("--dataset", type=Path, help="the task's dataset TSV: window = its training length")
+
+
+def _interpret_parsers(sub) -> None:
+    p = sub.add_parser("importance", help="perturbation importance (random-base windows)")
+    p.add_argument("--dataset", type=Path, required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--label", default=None, help="sequences of this label (default: the positive class)")
+    p.add_argument("--ids", type=lambda t: t.split(","), default=None, help="these sequence ids instead")
+    p.add_argument("--max-sequences", type=int, default=None, help="a seeded sample of at most N")
+    p.add_argument("--window", type=int, default=10, help="bases replaced at a time")
+    p.add_argument("--step", type=int, default=5)
+    p.add_argument("--draws", type=int, default=8, help="random replacements per place")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--anchor", type=int, default=None,
+                   help="0-based position of the TSS / CDS start in the sequences (marked in red)")
+    p.add_argument("--n-examples", type=int, default=6)
+    p.add_argument("--windows-out", type=Path, required=True, help="TSV: drop per sequence and place")
+    p.add_argument("--bases-out", type=Path, required=True, help="TSV: importance per base")
+    p.add_argument("--profile-out", type=Path, required=True, help="TSV: mean by relative position")
+    p.add_argument("--examples-png", type=Path, required=True)
+    p.add_argument("--summary-png", type=Path, required=True)
+    p.add_argument("--title", default="")
+    _inference(p)
+
+    p = sub.add_parser("scan", help="sliding-window scan of a genome or regions, both strands")
+    p.add_argument("--genome", type=Path, required=True, help="FASTA (plain+faidx, or .gz)")
+    p.add_argument("--out-prefix", type=Path, required=True,
+                   help="writes PREFIX.{windows.tsv.gz,bedgraph,plus.bedgraph,minus.bedgraph,"
+                   "called.bed,regions.bed,summary.json}")
+    _window_arg(p)
+    p.add_argument("--step", type=int, default=10)
+    p.add_argument("--threshold", type=float, default=0.9, help="call windows with P >= this")
+    p.add_argument("--region", action="append", default=None,
+                   help="chrom or chrom:start-end (1-based), repeatable; default: the whole genome")
+    p.add_argument("--strands", choices=["both", "+", "-"], default="both")
+    p.add_argument("--track-name", default="Genomic-ULMFiT")
+    _inference(p)
+
+    p = sub.add_parser("scan-agreement", help="called regions against GenBank CDS starts")
+    p.add_argument("--scan-prefix", type=Path, required=True, help="the --out-prefix of a scan")
+    p.add_argument("--gbff", type=Path, required=True)
+    p.add_argument("--sizes", type=Path, required=True, help="chromosome sizes (bedtools genome file)")
+    p.add_argument("--out", type=Path, required=True, help="JSON")
+    p.add_argument("--starts-out", type=Path, required=True, help="BED of the CDS starts")
+    p.add_argument("--distance", type=int, default=100)
+    p.add_argument("--any-strand", action="store_true", help="a call on either strand counts")
+    p.add_argument("--shuffles", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--figure", type=Path, default=None)
+    p.add_argument("--figure-region", default=None, help="chrom:start-end (default: 40 kb from the scan's start)")
+    p.add_argument("--title", default="")
+    _common(p)
+
+    p = sub.add_parser("scan-table", help="agreement of every scan in one table")
+    p.add_argument("inputs", nargs="+", help="LABEL=AGREEMENT_JSON")
+    p.add_argument("--csv", type=Path, required=True)
+    p.add_argument("--md", type=Path, required=True)
+    _common(p)
+
+    p = sub.add_parser("motifs", help="JASPAR motifs enriched in the highest-importance segments")
+    p.add_argument("--importance", type=Path, required=True, help="the windows TSV of `importance`")
+    p.add_argument("--dataset", type=Path, required=True)
+    p.add_argument("--jaspar", type=Path, required=True, help="JASPAR TRANSFAC file (.gz ok)")
+    p.add_argument("--out", type=Path, required=True, help="TSV")
+    p.add_argument("--md", type=Path, required=True, help="Markdown table of the top motifs")
+    p.add_argument("--fasta", type=Path, required=True, help="the segments")
+    p.add_argument("--per-sequence", type=int, default=1, help="top windows per sequence")
+    p.add_argument("--flank", type=int, default=10, help="bases added on each side of a window")
+    p.add_argument("--shuffles", type=int, default=10, help="dinucleotide shuffles per segment")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-rel-score", type=float, default=0.85)
+    p.add_argument("--tax-groups", type=lambda t: t.split(","), default=None,
+                   help="only these JASPAR tax groups (e.g. vertebrates,insects)")
+    p.add_argument("--fdr", type=float, default=0.05)
+    _common(p)
+
+    p = sub.add_parser("variants", help="VCF SNVs/indels scored by the change in probability")
+    p.add_argument("--genome", type=Path, required=True)
+    p.add_argument("--vcf", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="TSV")
+    p.add_argument("--vcf-out", type=Path, required=True, help="the VCF with INFO GULMFIT_DP")
+    p.add_argument("--plot", type=Path, default=None)
+    p.add_argument("--top", type=int, default=20)
+    _window_arg(p)
+    _inference(p)
+
+    p = sub.add_parser("embedding-map", help="t-SNE of the learned k-mer embeddings")
+    p.add_argument("--model", type=Path, required=True, help="classifier or LM checkpoint")
+    p.add_argument("--out", type=Path, required=True, help="TSV of the map")
+    p.add_argument("--png", type=Path, required=True)
+    p.add_argument("--perplexity", type=float, default=30.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--title", default="")
+    _common(p)
+
+
+def _window_of(args) -> int:
+    from .scan import training_window
+    return args.window or training_window(args.dataset)
+
+
+def _interpret(args) -> None:
+    cmd = args.command
+    device = str(_device(args)) if hasattr(args, "device") else "cpu"
+    if cmd == "importance":
+        from .interpret import importance_main
+        importance_main(args.model, args.dataset, args.windows_out, args.bases_out, args.profile_out,
+                        args.examples_png, args.summary_png, split=args.split, label=args.label,
+                        ids=args.ids, max_sequences=args.max_sequences, window=args.window,
+                        step=args.step, draws=args.draws, seed=args.seed, anchor=args.anchor,
+                        n_examples=args.n_examples, batch_size=args.batch_size, device=device,
+                        positive=args.positive, title=args.title)
+    elif cmd == "scan":
+        from .scan import scan_main
+        scan_main(args.model, args.genome, args.out_prefix, _window_of(args), args.step, args.threshold,
+                  regions=args.region, strands=args.strands, batch_size=args.batch_size, device=device,
+                  positive=args.positive, track_name=args.track_name)
+    elif cmd == "scan-agreement":
+        from .scan import agreement_main
+        agreement_main(args.scan_prefix, args.gbff, args.sizes, args.out, args.starts_out,
+                       figure=args.figure, figure_region=args.figure_region, distance=args.distance,
+                       same_strand=not args.any_strand, n_shuffles=args.shuffles, seed=args.seed,
+                       title=args.title)
+    elif cmd == "scan-table":
+        from .scan import agreement_table
+        agreement_table(_labelled(args.inputs), args.csv, args.md)
+    elif cmd == "motifs":
+        from .motifs import motifs_main
+        motifs_main(args.importance, args.dataset, args.jaspar, args.out, args.md, args.fasta,
+                    per_sequence=args.per_sequence, flank=args.flank, shuffles=args.shuffles,
+                    seed=args.seed, min_rel_score=args.min_rel_score, tax_groups=args.tax_groups,
+                    fdr=args.fdr)
+    elif cmd == "variants":
+        from .scan import variants_main
+        variants_main(args.model, args.genome, args.vcf, args.out, args.vcf_out, _window_of(args),
+                      plot=args.plot, top=args.top, batch_size=args.batch_size, device=device,
+                      positive=args.positive)
+    elif cmd == "embedding-map":
+        from .interpret import kmer_embedding_map
+        kmer_embedding_map(args.model, args.out, args.png, args.perplexity, args.seed, args.title)
+
+
+INTERPRET_COMMANDS = ("importance", "scan", "scan-agreement", "scan-table", "motifs", "variants",
+                      "embedding-map")
 
 
 def _labelled(inputs: list[str]) -> dict[str, Path]:
@@ -342,6 +509,8 @@ def run(args: argparse.Namespace) -> None:
         _plot(args)
     elif cmd.startswith("deepsea-"):
         _deepsea(args)
+    elif cmd in INTERPRET_COMMANDS:
+        _interpret(args)
     elif cmd == "lr-find":
         from .corpus import Corpus
         from .train import lm_learner_for, lr_find

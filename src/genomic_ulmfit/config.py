@@ -113,6 +113,7 @@ def _check_references(config: dict, sources: dict) -> None:
          "deepsea section")
     if config.get("deepsea"):
         _check_deepsea(config, sources, need)
+    _check_interpret(config, sources, need)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
@@ -145,6 +146,22 @@ def _check_deepsea(config: dict, sources: dict, need) -> None:
                  f"config key deepsea.tables.{name}.rows.{i}: a row without an experiment needs paper values")
         need(any(r.get("experiment") for r in table["rows"]),
              f"config key deepsea.tables.{name}.rows: no row names an experiment")
+
+
+def _check_interpret(config: dict, sources: dict, need) -> None:
+    spec = config.get("interpret")
+    if not spec:
+        return
+    need(spec["experiment"] in config["experiments"],
+         f"config key interpret.experiment: {spec['experiment']!r} is not an experiment; "
+         f"allowed: {sorted(config['experiments'])}")
+    need(spec.get("seed") is None or spec["seed"] in config["seeds"],
+         f"config key interpret.seed: {spec.get('seed')} is not among seeds {config['seeds']}")
+    for section, key in (("motifs", "jaspar"), ("scan", "genome"), ("scan", "annotation"),
+                         ("variants", "vcf"), ("variants", "genome")):
+        src = (spec.get(section) or {}).get(key)
+        need(src is None or not sources or src in sources,
+             f"config key interpret.{section}.{key}: unknown source {src!r}; allowed: {sorted(sources)}")
 
 
 def load_sources(paths: str | Path | list, base: Path | None = None) -> dict:
