@@ -253,7 +253,8 @@ def test_variant_effects(model, planted_genome, tmp_path):
     a = genome.fetch("chrA", 0, 3000)
     m = 1500  # MOTIF at chrA:1501-1516 (1-based)
     assert a[m:m + 8] == "TATAATGC"
-    lines = [f"chrA\t{m + 1}\tin_motif\tTATAATGC\tGCGCCGAT\t.\tPASS\tDP=10",
+    # the whole motif replaced (an MNV): half a motif may still read as a promoter
+    lines = [f"chrA\t{m + 1}\tin_motif\t{MOTIF}\tGCGCCGATAGCTCAGT\t.\tPASS\tDP=10",
              f"chrA\t400\tfar\t{a[399]}\t{'A' if a[399] != 'A' else 'T'},{'G' if a[399] != 'G' else 'C'}\t.\t.\t.",
              f"chrA\t{m}\tdel\t{a[m - 1:m + 11]}\t{a[m - 1]}\t.\t.\t.",  # 11 motif bases
              f"chrA\t{m + 40}\tins\t{a[m + 39]}\t{a[m + 39]}GGGGGGGG\t.\t.\t.",  # beside it

@@ -121,7 +121,8 @@ def kmer_embedding_map(model: Path, out_tsv: Path, out_png: Path, perplexity: fl
     meta, state = load_checkpoint(model)
     key = "0.module.encoder.weight" if meta["kind"] == "classifier" else "0.encoder.weight"
     tok = checkpoint_tokenizer(meta)
-    emb = state[key].float().numpy()[2:]  # the 4^k k-mers, without xxunk and xxpad
+    # the 4^k k-mers: without xxunk and xxpad, nor the rows padding the table to a multiple of 8
+    emb = state[key].float().numpy()[2:tok.vocab_size]
     kmers = tok.vocab[2:]
     perp = min(perplexity, max(2.0, (len(kmers) - 1) / 3))
     xy = TSNE(n_components=2, perplexity=perp, random_state=seed, init="pca",
