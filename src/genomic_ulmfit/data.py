@@ -2,6 +2,8 @@
 SortedDL with pad-first chunked padding for classifiers."""
 from __future__ import annotations
 
+import itertools
+import mmap
 from dataclasses import dataclass
 from functools import partial
 
@@ -54,6 +56,18 @@ class TokenStream:
         return [self.tokens[a:a + n] for a, n in zip(self.starts.tolist(), self.lens.tolist())]
 
 
+RELEASE_EVERY = 256  # batches between drops of the memory map's read pages
+
+
+def release_pages(tokens: np.ndarray) -> None:
+    """Unmap the pages of a memory-mapped array read so far (they stay in the page cache
+    and are read back if needed), so a process reading a genome-sized corpus does not end
+    up holding all of it."""
+    mm = getattr(tokens, "_mmap", None)
+    if mm is not None and hasattr(mmap, "MADV_DONTNEED"):
+        mm.madvise(mmap.MADV_DONTNEED)
+
+
 class StreamLMDataLoader(LMDataLoader):
     """fastai's LMDataLoader with each batch gathered from the token array in one indexing
     operation instead of one Python call (and one torch.cat) per row.
@@ -82,17 +96,28 @@ class StreamLMDataLoader(LMDataLoader):
         kwargs["bs"] = kwargs.get("bs", self.bs) // self.shard[1]
         return super().new(dataset=dataset, seq_len=seq_len, **kwargs)
 
+    def get_idxs(self):
+        """range(n): fastai lists the n sample numbers, which grows with the corpus
+        (22 M Python ints for a human-genome epoch)."""
+        idxs = range(self.n)
+        return self.shuffle_fn(idxs) if self.shuffle else idxs
+
     def create_batches(self, samps):
         order = np.asarray(self.items.idxs)  # this epoch's document order
         lens = self.stream.lens[order]
         stream_starts = np.concatenate(([0], np.cumsum(lens)))
         file_starts = self.stream.starts[order]
-        samps = np.fromiter(samps, dtype=np.int64)
+        samps = iter(samps)
         step = self.bs or 1
         rank, world = self.shard
         mine = slice(rank * step // world, (rank + 1) * step // world)
-        for i in range(0, len(samps), step):
-            yield self._gather(samps[i:i + step][mine], stream_starts, file_starts)
+        for i in itertools.count():
+            seqs = np.fromiter(itertools.islice(samps, step), dtype=np.int64)
+            if not len(seqs):
+                return
+            if i % RELEASE_EVERY == RELEASE_EVERY - 1:
+                release_pages(self.stream.tokens)
+            yield self._gather(seqs[mine], stream_starts, file_starts)
 
     def _gather(self, seqs: np.ndarray, stream_starts: np.ndarray, file_starts: np.ndarray):
         """(x, y) of the rows `seqs` (sample numbers, as create_item takes them)."""

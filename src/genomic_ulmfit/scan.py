@@ -78,7 +78,6 @@ class WindowClassifier:
         model = classifier(self.config, self.tokenizer.vocab_size, len(self.classes))
         model.load_state_dict(state)
         self.model = model.to(self.device).eval()
-        self.embedding = state.get("0.module.encoder.weight")
 
     @property
     def k(self) -> int:
