@@ -66,6 +66,24 @@ def test_profile_asks_for_sensible_resources_and_retries(tmp_path):
                 assert "attempt" in res_of_rule[name], f"{rule}.{name} does not grow on retry"
 
 
+def gpu_rules() -> set[str]:
+    """Rules whose `resources:` ask for a GPU, from the rule files."""
+    found = set()
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        for m in re.finditer(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), re.M | re.S):
+            if re.search(r"^\s+gpu=", m.group(2), re.M):
+                found.add(m.group(1))
+    return found
+
+
+def test_every_gpu_rule_has_cluster_resources():
+    """A GPU rule the profile does not list would get the 2 GB / 30 min default."""
+    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    assert TRAINING_RULES <= gpu_rules()
+    missing = gpu_rules() - set(profile["set-resources"])
+    assert not missing, f"GPU rules without set-resources in the SLURM profile: {sorted(missing)}"
+
+
 def test_profile_keeps_the_pretraining_gpu_count(tmp_path):
     """pretrain_gpus reaches sbatch's GPU request: the profile does not pin it to 1."""
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -123,6 +141,8 @@ def fitted_profile(directory: Path) -> Path:
     SLURM logs of successful jobs are kept for the assertions, and job states are
     polled every few seconds instead of every 40 s or more."""
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    for rule in gpu_rules():  # the rule's own gpu=1 (or pretrain_gpus) would reach sbatch
+        profile["set-resources"].setdefault(rule, {})
     for resources in profile["set-resources"].values():
         resources.update(mem_mb="1000 * attempt", gpu=0)
     profile.update({"slurm-keep-successful-logs": True,
