@@ -61,7 +61,7 @@ def test_cross_references(config, sources):
     assert "experiments.naive.task: 'human' is not a task; allowed: ['ecoli_promoters']" in msg
     assert "experiments.genome_pretraining.pretrain: 'mammals' is not a corpus" in msg
     assert "tasks.ecoli_promoters.inputs.gbff: unknown source 'nope'" in msg
-    assert "experiments.naive.stride: 6 exceeds k=5" in msg
+    assert "experiments.naive.stride: 6 exceeds k=3" in msg
 
 
 def test_wrong_type(config, sources):
