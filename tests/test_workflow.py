@@ -47,7 +47,7 @@ def test_variant_effects_run_when_a_vcf_is_configured(tmp_path):
     res = snakemake(tmp_path, "-n", "-p", "--cores", "2", configfile=write_config(tmp_path / "c.yaml", cfg))
     jobs = planned_jobs(res)
     assert jobs["variant_effects"] == 1 and not (INTERPRET_RULES - {"variant_effects"}) & set(jobs)
-    assert "results/interpret/ecoli_promoters/naive/k5s2/cpu/nall/seed0/variants/ecoli_genome_fna/my_vcf.vcf" in res.stdout
+    assert "results/interpret/ecoli_promoters/naive/k3s3/cpu/nall/seed0/variants/ecoli_genome_fna/my_vcf.vcf" in res.stdout
     cfg["interpret"]["variants"]["vcf"] = "nope"
     res = snakemake(tmp_path, "-n", "--cores", "2", configfile=write_config(tmp_path / "d.yaml", cfg), check=False)
     assert res.returncode != 0 and "interpret.variants.vcf: unknown source 'nope'" in res.stdout + res.stderr
