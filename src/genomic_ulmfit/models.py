@@ -15,6 +15,14 @@ from fastai.text.models.core import SentenceEncoder, get_language_model, get_tex
 from .kmers import PAD_ID
 
 
+def check_settings(cls, settings: dict, what: str) -> None:
+    """A clear error for keys that are not fields of the dataclass `cls`."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} setting(s) {unknown}; allowed: {sorted(known)}")
+
+
 @dataclass(frozen=True)
 class Dropouts:
     """The AWD-LSTM dropouts; all are scaled by the stage's drop_mult."""
@@ -55,10 +63,7 @@ class ModelConfig:
         for key in ("lm_dropouts", "clas_dropouts"):
             if isinstance(d.get(key), dict):
                 d[key] = Dropouts(**d[key])
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown model setting(s) {unknown}; allowed: {sorted(known)}")
+        check_settings(cls, d, "model")
         return cls(**d)
 
     def architecture(self) -> dict:

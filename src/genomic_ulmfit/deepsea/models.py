@@ -17,13 +17,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
 
 from ..kmers import N_SPECIAL, UNK_ID, KmerTokenizer
-from ..models import ModelConfig, classifier
+from ..models import ModelConfig, check_settings, classifier
 
 N_BASE_CODES = 5  # A, C, G, T, N
 
@@ -48,10 +48,7 @@ class CapstoneConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CapstoneConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown capstone model setting(s) {unknown}; allowed: {sorted(known)}")
+        check_settings(cls, d, "capstone model")
         d = dict(d)
         if "channels" in d:
             d["channels"] = tuple(d["channels"])

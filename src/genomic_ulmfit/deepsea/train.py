@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from ..checkpoint import (CheckpointError, check_architecture, load_checkpoint, 
 from ..kmers import KmerTokenizer
 from ..logs import interactive
 from ..metrics import multilabel_metrics
+from ..models import check_settings
 from ..train import EpochLog, History, pick_device, transfer_encoder
 from .data import DeepSeaArrays, unpack_labels
 from .models import build_model, init_output_bias, n_parameters
@@ -56,10 +57,7 @@ class DeepSeaTraining:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DeepSeaTraining":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown DeepSEA training setting(s) {unknown}; allowed: {sorted(known)}")
+        check_settings(cls, d, "DeepSEA training")
         return cls(**d)
 
 
