@@ -34,7 +34,7 @@ rule train_classifier:
         summary=CLASSIFIER_DIR + "/summary.json",
     params:
         training=classifier_args,
-        model=model_args,
+        model=classifier_model_args,
     threads: config["threads"]
     resources:
         gpu=1,

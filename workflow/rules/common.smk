@@ -31,7 +31,18 @@ PRETRAIN_GPUS = config["pretrain_gpus"]
 PY_PRETRAIN = PY if PRETRAIN_GPUS == 1 else (
     f"{'python' if USE_CONDA else shlex.quote(sys.executable)} -m torch.distributed.run "
     f"--standalone --nproc-per-node {PRETRAIN_GPUS} -m genomic_ulmfit")
-MODEL_JSON = shlex.quote(json.dumps(config["model"].get("overrides", {}), sort_keys=True))
+# Model settings that only the classifiers read, and those that only the LMs read: each
+# rule gets the overrides it uses, so changing one reruns only the jobs it concerns.
+CLASSIFIER_ONLY = {"clas_batch_size", "clas_dropouts", "clas_drop_mult", "head_hidden", "head_dropout"}
+LM_ONLY = {"lm_batch_size", "lm_dropouts", "lm_drop_mult"}
+
+
+def model_json(leave_out):
+    overrides = {k: v for k, v in config["model"].get("overrides", {}).items() if k not in leave_out}
+    return shlex.quote(json.dumps(overrides, sort_keys=True))
+
+
+LM_MODEL_JSON = model_json(CLASSIFIER_ONLY)
 DEVICE_ARGS = f"--device {config['device']}"
 EXPERIMENTS = config["experiments"]
 SEEDS = config["seeds"]
@@ -136,8 +147,13 @@ def fail_first_attempt(rule_name: str) -> str:
             "exit 1; fi; ")
 
 
-def model_args(wildcards):
-    return f"--preset {wildcards.preset} --model {MODEL_JSON} {DEVICE_ARGS} --threads {config['threads']}"
+def lm_model_args(wildcards):
+    return f"--preset {wildcards.preset} --model {LM_MODEL_JSON} {DEVICE_ARGS} --threads {config['threads']}"
+
+
+def classifier_model_args(wildcards):
+    return (f"--preset {wildcards.preset} --model {model_json(LM_ONLY)} {DEVICE_ARGS} "
+            f"--threads {config['threads']}")
 
 
 def all_targets():

@@ -12,7 +12,7 @@ rule finetune_lm:
         summary="results/models/finetuned/{task}/{corpus}/k{k}s{stride}/{preset}/seed{seed}/summary.json",
     params:
         cycle=cycle_args("finetune"),
-        model=model_args,
+        model=lm_model_args,
     threads: config["threads"]
     resources:
         gpu=1,

@@ -12,7 +12,7 @@ rule pretrain_lm:
         summary="results/models/lm/{corpus}/k{k}s{stride}/{preset}/seed{seed}/summary.json",
     params:
         cycle=cycle_args("pretrain"),
-        model=model_args,
+        model=lm_model_args,
     threads: config["threads"] * PRETRAIN_GPUS
     resources:
         gpu=PRETRAIN_GPUS,
@@ -39,7 +39,7 @@ rule lr_find_lm:
                     caption="../report/lr_finder.rst", category="Language models",
                     subcategory="{corpus} k{k}s{stride}"),
     params:
-        model=model_args,
+        model=lm_model_args,
     threads: config["threads"]
     resources:
         gpu=1,
