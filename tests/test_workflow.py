@@ -13,9 +13,11 @@ from workflow_run import REPO, planned_jobs, snakemake, write_config  # noqa: F4
 
 def test_default_dag_shares_the_general_lm(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, "-n", "--cores", "2"))
-    assert jobs["pretrain_lm"] == 1  # two experiments, one general LM
+    assert jobs["pretrain_lm"] == 1  # five pre-trained experiments, one general LM
+    # the fine-tuned LM is shared by the label-efficiency sizes (500, 1000, 2000 and all)
     assert jobs["tokenize_corpus"] == 1 and jobs["finetune_lm"] == 1
-    assert jobs["train_classifier"] == 3 and jobs["evaluate"] == 3
+    assert jobs["train_classifier"] == 9 and jobs["evaluate"] == 9
+    assert jobs["results_table"] == 2 and jobs["train_size_curve_figure"] == 1
     # genome FASTA, GenBank file, and JASPAR for the interpretation
     assert jobs["download"] == 3 and jobs["ecoli_dataset"] == 1
     interpret = {"perturbation_importance", "motif_enrichment", "embedding_map", "scan_genome",
@@ -33,7 +35,7 @@ def test_without_interpret_the_dag_is_unchanged(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, "-n", "--cores", "2",
                                   configfile=write_config(tmp_path / "c.yaml", cfg)))
     assert not INTERPRET_RULES & set(jobs) and "genome_fasta" not in jobs
-    assert jobs["download"] == 2 and jobs["train_classifier"] == 3
+    assert jobs["download"] == 2 and jobs["train_classifier"] == 9
 
 
 def test_variant_effects_run_when_a_vcf_is_configured(tmp_path):
@@ -58,7 +60,7 @@ def test_seeds_multiply_runs_not_data(tmp_path):
     cfg["seeds"] = [0, 1, 2]
     jobs = planned_jobs(snakemake(tmp_path, "-n", "--cores", "2",
                                   configfile=write_config(tmp_path / "c.yaml", cfg)))
-    assert jobs["pretrain_lm"] == 3 and jobs["train_classifier"] == 9
+    assert jobs["pretrain_lm"] == 3 and jobs["train_classifier"] == 27
     assert jobs["tokenize_corpus"] == 1 and jobs["ecoli_dataset"] == 1
 
 
@@ -213,6 +215,23 @@ def test_e2e_classifier_change_reruns_only_downstream(e2e, tmp_path):
     assert jobs["train_classifier"] == 4  # pretrained and fine-tuned, 2 seeds; not the naive ones
     upstream = {"download", "ecoli_dataset", "tokenize_corpus", "pretrain_lm", "finetune_lm", "lr_find_lm"}
     assert not upstream & set(jobs), jobs
+
+
+@pytest.mark.slow
+def test_e2e_model_settings_rerun_only_the_models_that_read_them(e2e, tmp_path):
+    workdir, _, cfg, _ = e2e
+    lm_jobs = {"pretrain_lm", "finetune_lm", "lr_find_lm"}
+    overrides = cfg["model"].get("overrides", {})
+    clas = dict(cfg, model=dict(cfg["model"], overrides=dict(overrides, clas_batch_size=16)))
+    jobs = planned_jobs(snakemake(workdir, "-n", "--cores", "2",
+                                  configfile=write_config(tmp_path / "clas.yaml", clas)))
+    assert jobs["train_classifier"] == 6 and not lm_jobs & set(jobs), jobs  # every classifier, no LM
+    lm = dict(cfg, model=dict(cfg["model"], overrides=dict(overrides, lm_drop_mult=0.5)))
+    res = snakemake(workdir, "-n", "-p", "--cores", "2", configfile=write_config(tmp_path / "lm.yaml", lm))
+    jobs = planned_jobs(res)
+    assert jobs["pretrain_lm"] == 2 and jobs["finetune_lm"] == 2, jobs
+    blocks = [b for b in res.stdout.split("\n\n") if "rule train_classifier:" in b]
+    assert len(blocks) == 4 and not any("init=naive" in b for b in blocks)  # not the naive ones
 
 
 @pytest.mark.slow
