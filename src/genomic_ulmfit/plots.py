@@ -330,8 +330,11 @@ def plot_train_size_curve(points: list[tuple[str, int, Path]], metric: str, path
         ax.errorbar(part["train_size"], part["mean"], yerr=part["std"].fillna(0.0), marker="o",
                     capsize=3, label=series)
     ax.set_xscale("log")
+    sizes = sorted(df["train_size"].unique())
+    ax.set_xticks(sizes, [f"{n:,}" for n in sizes])  # the sizes themselves, not powers of ten
+    ax.minorticks_off()
     ax.set_xlabel("labelled training examples (log scale)")
-    ax.set_ylabel(f"test {metric_name(metric)}")
+    ax.set_ylabel(f"{metric_name(metric)}, test split")
     ax.legend(frameon=False)
     ax.set_title(_wrap(title))
     _save(fig, path)
