@@ -36,6 +36,9 @@ class Dropouts:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """Field prefixes say which model reads a setting: lm_* the language models, clas_* and
+    head_* the classifiers, the rest both (the workflow passes each rule only what it reads)."""
+
     emb_sz: int = 400
     n_hid: int = 1150
     n_layers: int = 3

@@ -31,18 +31,20 @@ PRETRAIN_GPUS = config["pretrain_gpus"]
 PY_PRETRAIN = PY if PRETRAIN_GPUS == 1 else (
     f"{'python' if USE_CONDA else shlex.quote(sys.executable)} -m torch.distributed.run "
     f"--standalone --nproc-per-node {PRETRAIN_GPUS} -m genomic_ulmfit")
-# Model settings that only the classifiers read, and those that only the LMs read: each
-# rule gets the overrides it uses, so changing one reruns only the jobs it concerns.
-CLASSIFIER_ONLY = {"clas_batch_size", "clas_dropouts", "clas_drop_mult", "head_hidden", "head_dropout"}
-LM_ONLY = {"lm_batch_size", "lm_dropouts", "lm_drop_mult"}
+# ModelConfig's fields say who reads them: lm_* only the LMs, clas_* and head_* only the
+# classifiers, the rest both. Each rule gets the overrides it reads, so changing one reruns
+# only the models that read it.
+READ_BY_OTHERS = {"lm": ("clas_", "head_"), "classifier": ("lm_",)}
 
 
-def model_json(leave_out):
-    overrides = {k: v for k, v in config["model"].get("overrides", {}).items() if k not in leave_out}
+def model_json(reader):
+    overrides = {k: v for k, v in config["model"].get("overrides", {}).items()
+                 if not k.startswith(READ_BY_OTHERS[reader])}
     return shlex.quote(json.dumps(overrides, sort_keys=True))
 
 
-LM_MODEL_JSON = model_json(CLASSIFIER_ONLY)
+LM_MODEL_JSON = model_json("lm")
+CLASSIFIER_MODEL_JSON = model_json("classifier")
 DEVICE_ARGS = f"--device {config['device']}"
 EXPERIMENTS = config["experiments"]
 SEEDS = config["seeds"]
@@ -147,13 +149,16 @@ def fail_first_attempt(rule_name: str) -> str:
             "exit 1; fi; ")
 
 
+def _model_args(wildcards, model):
+    return f"--preset {wildcards.preset} --model {model} {DEVICE_ARGS} --threads {config['threads']}"
+
+
 def lm_model_args(wildcards):
-    return f"--preset {wildcards.preset} --model {LM_MODEL_JSON} {DEVICE_ARGS} --threads {config['threads']}"
+    return _model_args(wildcards, LM_MODEL_JSON)
 
 
 def classifier_model_args(wildcards):
-    return (f"--preset {wildcards.preset} --model {model_json(LM_ONLY)} {DEVICE_ARGS} "
-            f"--threads {config['threads']}")
+    return _model_args(wildcards, CLASSIFIER_MODEL_JSON)
 
 
 def all_targets():

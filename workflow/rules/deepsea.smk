@@ -55,7 +55,7 @@ def deepsea_train_args(w):
         encoder = deepsea_encoder(w)
         args += [f"--encoder {shlex.quote(encoder[0])}" if encoder
                  else f"--k {exp['k']} --stride {exp['stride']}",
-                 f"--preset {PRESET} --model {model_json(LM_ONLY)}"]  # a classifier on the LM's architecture
+                 f"--preset {PRESET} --model {CLASSIFIER_MODEL_JSON}"]  # a classifier on the LM's architecture
     return " ".join(args)
 
 
