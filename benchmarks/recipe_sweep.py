@@ -12,6 +12,12 @@ of both and the gap, and writes every run to <out>/runs.csv.
         --genome resources/downloads/ecoli_genome_fna/GCF_000005845.2_ASM584v2_genomic.fna.gz \
         --grid benchmarks/recipe_grids/3_naive_12_epochs.json --out benchmarks/out/sweep3 --workers 8
 
+A grid is JSON: "seeds", "train_sizes" (null = every label), "defaults" (settings every
+recipe shares) and "recipes", each with "name", "k", "stride", "preset", "model"
+(overrides), "pretrain", "finetune" (one-cycles), "classifier" and "naive" (stage epochs
+and learning rates), optionally "both_strands", its own "seeds" / "train_sizes", or
+"finetuned_lm" (a path) instead of training an LM.
+
 On one GPU, small models leave it mostly idle, so many workers share it: with
 `--device cuda --workers 15` an H200 ran grid 1 (12 recipes, 96 classifiers) in 270 s.
 Scores from a GPU (fp16) and from the CPU (fp32) differ by run-to-run noise only; the
@@ -30,10 +36,6 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-
-def _key(d: dict) -> str:
-    return json.dumps(d, sort_keys=True)
 
 
 def _setup(device: str, threads: int):
@@ -86,30 +88,33 @@ def train_classifier(job: dict) -> dict:
                   encoder_from=Path(job["encoder"]) if job["encoder"] else None,
                   seed=job["seed"], device=device, train_size=job["train_size"])
     seconds = time.time() - t0
-    metrics = evaluate_predictions(predict(out, df, "test", device=device),
-                                   sorted(set(df["label"])), "promoter")
+    metrics = evaluate_predictions(predict(out, df, "test", device=device), sorted(set(df["label"])))
     out.unlink()
     return {"name": recipe["name"], "variant": job["variant"], "seed": job["seed"],
             "train_size": job["train_size"] or "all", "valid_accuracy": summary["valid_accuracy"],
             "test_accuracy": metrics["accuracy"], "test_mcc": metrics["mcc"], "seconds": seconds}
 
 
+def load_recipes(grid: dict) -> list[dict]:
+    """The grid's recipes, each over the grid's "defaults" (settings all recipes share)."""
+    return [grid.get("defaults", {}) | r for r in grid["recipes"]]
+
+
 def build_corpora(recipes: list[dict], genome: Path, out: Path) -> dict[str, Path]:
+    """Recipe name -> its LM corpus, one per tokenization (recipes with an LM of their own
+    have none)."""
     from genomic_ulmfit.corpus import build_corpus
     from genomic_ulmfit.kmers import KmerTokenizer
     corpora = {}
     for r in recipes:
         if r.get("finetuned_lm"):
             continue
-        spec = {"k": r["k"], "stride": r["stride"], "both_strands": r.get("both_strands", True)}
-        key = _key(spec)
-        if key not in corpora:
-            path = out / f"corpus_k{r['k']}s{r['stride']}{'b' if spec['both_strands'] else ''}"
-            if not (path / "meta.json").exists():
-                build_corpus([genome], path, KmerTokenizer(r["k"], r["stride"]), valid_fraction=0.1,
-                             both_strands=spec["both_strands"])
-            corpora[key] = path
-        r["_corpus"] = corpora[key]
+        strands = r.get("both_strands", True)
+        path = out / f"corpus_k{r['k']}s{r['stride']}{'b' if strands else ''}"
+        if not (path / "meta.json").exists():
+            build_corpus([genome], path, KmerTokenizer(r["k"], r["stride"]), valid_fraction=0.1,
+                         both_strands=strands)
+        corpora[r["name"]] = path
     return corpora
 
 
@@ -129,8 +134,8 @@ def summarize(runs: pd.DataFrame, lms: pd.DataFrame) -> pd.DataFrame:
 
 def _naive_key(job: dict) -> str:
     r = job["recipe"]
-    return _key({k: r.get(k) for k in ("k", "stride", "preset", "model", "naive")}
-                | {"seed": job["seed"], "size": job["train_size"]})
+    return json.dumps({k: r.get(k) for k in ("k", "stride", "preset", "model", "naive")}
+                      | {"seed": job["seed"], "size": job["train_size"]}, sort_keys=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -145,11 +150,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
     grid = json.loads(args.grid.read_text())
-    recipes = grid["recipes"]
+    recipes = load_recipes(grid)
     work = args.work or args.out / "work"
     args.out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
-    build_corpora(recipes, args.genome, work)
+    corpora = build_corpora(recipes, args.genome, work)
     common = {"device": args.device, "threads": args.threads, "dataset": str(args.dataset)}
     t0 = time.time()
     lms, runs, naive_seen = [], [], {}
@@ -170,8 +175,7 @@ def main(argv: list[str] | None = None) -> None:
         pending = {}
         lm_jobs = []
         for r in recipes:
-            job = dict(common, recipe={k: v for k, v in r.items() if k != "_corpus"},
-                       corpus=str(r.get("_corpus")), dir=str(work / r["name"]))
+            job = dict(common, recipe=r, corpus=str(corpora.get(r["name"])), dir=str(work / r["name"]))
             Path(job["dir"]).mkdir(exist_ok=True)
             lm_jobs.append(job)
             if r.get("finetuned_lm"):  # an LM fine-tuned before: only classifiers to train

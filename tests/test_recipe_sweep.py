@@ -22,9 +22,9 @@ def test_sweep_scores_naive_and_pretrained_per_recipe(e2e, tmp_path):
     with gzip.open(genome, "rt") as f:
         header, *lines = f.read(320_000).splitlines()
     (tmp_path / "head.fa").write_text(header + "\n" + "".join(lines[:-1])[:300_000] + "\n")
-    grid = {"seeds": [0], "train_sizes": [300], "recipes": [
-        dict(TINY, name="lm1", pretrain={"epochs": 1, "lr": 0.01}),
-        dict(TINY, name="lm2", pretrain={"epochs": 2, "lr": 0.01}, seeds=[0, 1])]}
+    grid = {"seeds": [0], "train_sizes": [300], "defaults": TINY, "recipes": [
+        {"name": "lm1", "pretrain": {"epochs": 1, "lr": 0.01}},
+        {"name": "lm2", "pretrain": {"epochs": 2, "lr": 0.01}, "seeds": [0, 1]}]}
     (tmp_path / "grid.json").write_text(json.dumps(grid))
     res = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "recipe_sweep.py"),
