@@ -189,3 +189,21 @@ def test_genome_ensemble_records_per_genome_provenance(shared_data, tmp_path):
     assert order == sorted(order)
     with pytest.raises(ValueError, match="one distinct name per FASTA"):
         build_corpus(fastas, tmp_path / "d", KmerTokenizer(3, 3), names=["a", "a", "b"])
+
+
+def test_records_filter_keeps_the_assembled_chromosomes(tmp_path):
+    """The paper's human corpus: only NC_ records (no unplaced scaffolds, no alt loci)."""
+    rng = np.random.default_rng(3)
+    seqs = {name: "".join(rng.choice(list("ACGT"), 3000))
+            for name in ("NC_000001.11", "NT_187361.1", "NC_000002.12", "NW_025791756.1")}
+    path = tmp_path / "g.fa"
+    write_fasta(path, seqs.items())
+    tok = KmerTokenizer(3, 3)
+    build_corpus([path], tmp_path / "c", tok, region_bp=1000, valid_fraction=0.5, records="^NC_")
+    corpus = Corpus.open(tmp_path / "c")
+    source = corpus.meta["sources"][0]
+    assert (source["records"], source["records_skipped"], source["bases"]) == (2, 2, 6000)
+    kept = sorted(tok.encode(seqs[n][i:i + 1000]).tolist() for n in ("NC_000001.11", "NC_000002.12")
+                  for i in range(0, 3000, 1000))
+    got = sorted(d.tolist() for split in ("train", "valid") for d in corpus.documents(split))
+    assert got == kept

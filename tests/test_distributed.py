@@ -49,8 +49,9 @@ def test_two_process_pretraining_learns_and_keeps_replicas_identical(tmp_path):
            "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "genomic_ulmfit", "pretrain", "--corpus", str(corpus.path), "--out", str(out),
-           "--preset", "tiny", "--model", json.dumps({"lm_batch_size": 8}), "--device", "cpu",
-           "--threads", "1", "--epochs", "2", "--lr", "0.02", "--summary", str(summary_path),
+           "--settings", json.dumps({"preset": "tiny", "model": {"lm_batch_size": 8},
+                                     "cycles": [{"epochs": 2, "lr": 0.02}]}),
+           "--device", "cpu", "--threads", "1", "--summary", str(summary_path),
            "--history", str(tmp_path / "history.csv")]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -1,5 +1,6 @@
 """Per-rule conda envs: every rule has one, the files are pinned and agree with
 the Python dependencies, and each rule's entry point runs with only its env."""
+import json
 import re
 import subprocess
 import sys
@@ -92,7 +93,6 @@ def test_data_rules_run_in_the_data_env(shared_data, tmp_path):
 
 
 def test_report_rules_run_in_the_report_env(tmp_path):
-    import json
     m = tmp_path / "m.json"
     m.write_text(json.dumps({"accuracy": 0.8, "mcc": 0.6}))
     spec = {"title": "t", "metrics": ["accuracy", "mcc"],
@@ -116,10 +116,12 @@ def test_training_rules_run_in_the_train_env(tmp_path):
     (tmp_path / "g.fa").write_text(">g\n" + genome + "\n")
     build_corpus([tmp_path / "g.fa"], tmp_path / "corpus", KmerTokenizer(3, 3), region_bp=10_000)
     motif_dataset(n=120).to_csv(tmp_path / "d.tsv", sep="\t", index=False)
-    common = ["--preset", "tiny", "--device", "cpu", "--threads", "1"]
-    steps = [["pretrain", "--corpus", "corpus", "--out", "lm.pth", "--epochs", "1", *common],
+    common = ["--device", "cpu", "--threads", "1"]
+    lm = json.dumps({"preset": "tiny", "cycles": [{"epochs": 1, "lr": 0.005}]})
+    clf = json.dumps({"preset": "tiny", "stages": [{"layers": "head", "epochs": 1, "lr": 0.01}]})
+    steps = [["pretrain", "--corpus", "corpus", "--out", "lm.pth", "--settings", lm, *common],
              ["classify", "--dataset", "d.tsv", "--out", "clf.pth", "--encoder", "lm.pth",
-              "--stage-epochs", "1,0,0,0", "--stage-lrs", "0.01,0.01,0.01,0.01", *common],
+              "--settings", clf, *common],
              ["evaluate", "--model", "clf.pth", "--dataset", "d.tsv", "--split", "test",
               "--positive", "promoter", "--predictions", "p.csv", "--metrics", "m.json",
               "--device", "cpu"]]

@@ -13,6 +13,7 @@ from genomic_ulmfit.corpus import Corpus, build_corpus
 from genomic_ulmfit.data import LabelledSequences, sorted_loader
 from genomic_ulmfit.kmers import PAD_ID, KmerTokenizer
 from genomic_ulmfit.models import ModelConfig, classifier, embedding_rows, encoder_of, get_preset, language_model
+from genomic_ulmfit.settings import Stage
 from genomic_ulmfit.train import OneCycle, finetune_lm, pretrain_lm, train_classifier
 
 TINY = get_preset("tiny")
@@ -116,6 +117,55 @@ def test_gradual_unfreezing_and_discriminative_lrs(lm, tmp_path, monkeypatch):
     for _, _, _, lrs in seen:
         ratios = [hi / lo for lo, hi in zip(lrs, lrs[1:])]
         assert ratios == pytest.approx([2.6] * 4)
+
+
+def test_five_stage_protocol_trains_the_named_groups_at_their_lrs(lm, tmp_path, monkeypatch):
+    """The paper's E. coli classifier protocol: head; -2; -3; all; all again at a lower lr,
+    with the dropouts rescaled before the last stage (drop_mult)."""
+    from genomic_ulmfit.models import encoder_of
+    seen = []
+    original = train._fit
+
+    def spy(learn, cycle, lr, history, stage):
+        original(learn, cycle, lr, history, stage)
+        trainable = [all(p.requires_grad for p in g) for g in learn.opt.param_lists]
+        lrs = [h["lr"] for h in learn.opt.hypers]
+        peak = max(learn.recorder.hps["lr"])  # the top (head) group's, over the fit
+        seen.append((stage, trainable, lrs, encoder_of(learn.model).rnns[0].weight_p, peak))
+
+    monkeypatch.setattr(train, "_fit", spy)
+    stages = [Stage(1, 2e-2, layers="head"), Stage(1, 1e-2, layers="-2"), Stage(1, 5e-3, layers="-3"),
+              Stage(1, 1e-3, layers="all"), Stage(1, 1e-4, layers="all", drop_mult=0.2)]
+    summary = train_classifier(motif_dataset(), KmerTokenizer(3, 3), TINY, stages, tmp_path / "clf.pth",
+                               encoder_from=lm[0])
+    assert [s[0] for s in seen] == ["head", "head+lstm3", "head+lstm2-3", "all", "all#2"]
+    assert [s[1] for s in seen] == [[False] * 4 + [True], [False] * 3 + [True] * 2,
+                                    [False] * 2 + [True] * 3, [True] * 5, [True] * 5]
+    # each lower group lr / 2.6; the head's peak over the fit is the stage's lr
+    for (_, _, lrs, _, peak), stage in zip(seen, stages):
+        assert [hi / lo for lo, hi in zip(lrs, lrs[1:])] == pytest.approx([2.6] * 4)
+        assert peak == pytest.approx(stage.lr, rel=0.05)
+    base = TINY.clas_dropouts.weight_p
+    assert [s[3] for s in seen] == pytest.approx([base * TINY.clas_drop_mult] * 4 + [base * 0.2])
+    assert [s["layers"] for s in summary["stages"]] == ["head", "-2", "-3", "all", "all"]
+
+
+def test_naive_stages_must_train_every_layer(tmp_path):
+    with pytest.raises(ValueError, match="from scratch trains every layer"):
+        train_classifier(motif_dataset(), KmerTokenizer(3, 3), TINY, [Stage(1, 1e-2, layers="head")],
+                         tmp_path / "x.pth")
+    assert not (tmp_path / "x.pth").exists()
+
+
+def test_pretraining_runs_every_cycle_in_turn(corpus, tmp_path):
+    summary = pretrain_lm(corpus, TINY, [OneCycle(1, 1e-2), OneCycle(1, 5e-3, pct_start=0.5)],
+                          tmp_path / "lm.pth", history_csv=tmp_path / "h.csv", schedule_csv=tmp_path / "s.csv")
+    history = pd.read_csv(tmp_path / "h.csv")
+    assert history["stage"].tolist() == ["pretrain1", "pretrain2"]
+    schedule = pd.read_csv(tmp_path / "s.csv")
+    peaks = schedule.groupby("stage")["lr"].max()
+    assert peaks["pretrain1"] == pytest.approx(1e-2, rel=1e-3) and peaks["pretrain2"] == pytest.approx(5e-3, rel=1e-3)
+    assert [c["lr"] for c in summary["cycles"]] == [1e-2, 5e-3]
 
 
 def test_pretrained_classifier_learns_planted_motif(lm, tmp_path):

@@ -37,18 +37,9 @@ import json
 import logging
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 logger = logging.getLogger("genomic_ulmfit")
-
-
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",")]
-
-
-def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",")]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -56,9 +47,22 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="INFO")
 
 
-def _training(p: argparse.ArgumentParser) -> None:
+def _model_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="cpu", help="model preset: paper, cpu or tiny")
     p.add_argument("--model", default="{}", help="JSON object of model settings overriding the preset")
+    _training(p)
+
+
+SETTINGS_HELP = ("the job's settings as one JSON object, or @FILE: {what} (genomic_ulmfit.settings; "
+                 "the workflow passes each job its resolved protocol). Absent keys take the defaults")
+
+
+def _job_settings(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--settings", default="{}", help=SETTINGS_HELP.format(what=what))
+    _training(p)
+
+
+def _training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
@@ -66,14 +70,6 @@ def _training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", type=Path, help="per-iteration lr, momentum and loss (CSV)")
     p.add_argument("--summary", type=Path, help="training summary (JSON)")
     _common(p)
-
-
-def _cycle(p: argparse.ArgumentParser, epochs: int, lr: float) -> None:
-    p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--lr", type=float, default=lr, help="peak learning rate of the one-cycle")
-    p.add_argument("--pct-start", type=float, default=0.3)
-    p.add_argument("--div", type=float, default=25.0)
-    p.add_argument("--div-final", type=float, default=1e5)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,21 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add every region's reverse complement (to the same split)")
     p.add_argument("--names", type=lambda t: t.split(","), default=None,
                    help="comma-separated name of each FASTA, for per-genome provenance (default: file names)")
+    p.add_argument("--records", default=None,
+                   help="keep only records whose name matches this regular expression from its start "
+                        "(e.g. '^NC_': RefSeq's assembled chromosomes)")
     p.add_argument("--seed", type=int, default=0)
     _common(p)
 
     p = sub.add_parser("pretrain", help="general-domain language model")
     p.add_argument("--corpus", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
-    _cycle(p, epochs=4, lr=5e-3)
-    _training(p)
+    _job_settings(p, '{"preset": "cpu", "model": {...}, "cycles": [{"epochs": 4, "lr": 0.005}], "fp16": null}')
 
     p = sub.add_parser("finetune", help="fine-tune an LM on a task's train/valid sequences")
     p.add_argument("--lm", type=Path, required=True)
     p.add_argument("--dataset", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
-    _cycle(p, epochs=3, lr=5e-3)
-    _training(p)
+    _job_settings(p, 'as pretrain\'s, and "discriminative": true (lr / 2.6 per lower layer group)')
 
     p = sub.add_parser("classify", help="train a classifier (gradual unfreezing, or naive)")
     p.add_argument("--dataset", type=Path, required=True)
@@ -130,16 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "from; without it, the naive classifier from scratch")
     p.add_argument("--k", type=int, help="k-mer length (naive classifier; else the LM's)")
     p.add_argument("--stride", type=int, help="stride (naive classifier; else the LM's)")
-    p.add_argument("--stage-epochs", type=_ints, default=[2, 2, 2, 4],
-                   help="epochs per stage, comma-separated (four stages when unfreezing)")
-    p.add_argument("--stage-lrs", type=_floats, default=[2e-2, 1e-2, 5e-3, 2e-3],
-                   help="peak learning rate per stage, comma-separated")
-    p.add_argument("--pct-start", type=float, default=0.3)
     p.add_argument("--train-size", type=int, default=None,
                    help="train on a label-stratified random subset of this many sequences")
-    p.add_argument("--drop-mult", type=float, default=None,
-                   help="classifier dropout multiplier (overrides the model's clas_drop_mult)")
-    _training(p)
+    _job_settings(p, '{"preset", "model", "stages": [{"layers": "head", "epochs": 1, "lr": 0.02}, '
+                  '{"layers": "-2", ...}, ...], "fp16"}; layers head, -2, -3 or all')
 
     p = sub.add_parser("evaluate", help="predictions and metrics on a labelled split")
     p.add_argument("--model", type=Path, required=True)
@@ -158,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path)
     p.add_argument("--suggestion", type=Path, help="JSON of the suggested learning rates")
     p.add_argument("--num-it", type=int, default=100)
-    _training(p)
+    _job_settings(p, "pretrain's (its preset and model are used)")
 
     p = sub.add_parser("deepsea-convert", help="DeepSEA training bundle -> memory-mappable arrays")
     p.add_argument("--bundle", type=Path, required=True,
@@ -182,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, help="ulmfit without --encoder: stride")
     p.add_argument("--training", default="{}", help="JSON of DeepSEA training settings (epochs, lr, "
                    "batch_size, accumulate, warmup_batches, weight_decay, epoch_samples, valid_batch_size)")
-    _training(p)
+    _model_settings(p)
 
     p = sub.add_parser("deepsea-evaluate", help="metrics of a DeepSEA model on a split")
     p.add_argument("--model", type=Path, required=True)
@@ -457,12 +448,6 @@ def _device(args):
     return pick_device(args.device)
 
 
-def _cycle_of(args):
-    from .train import OneCycle
-    return OneCycle(args.epochs, args.lr, pct_start=args.pct_start, div=args.div,
-                    div_final=args.div_final)
-
-
 def _write_json(path: Path | None, obj) -> None:
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -480,23 +465,29 @@ def run(args: argparse.Namespace) -> None:
         build_corpus(args.fasta, args.out, KmerTokenizer(args.k, args.stride),
                      valid_fraction=args.valid_fraction, region_bp=args.region_bp,
                      min_doc_tokens=args.min_doc_tokens, seed=args.seed,
-                     max_bases=args.max_bases, both_strands=args.both_strands, names=args.names)
+                     max_bases=args.max_bases, both_strands=args.both_strands, names=args.names,
+                     records=args.records)
     elif cmd == "pretrain":
         from .corpus import Corpus
+        from .settings import PretrainSettings
         from .train import pretrain_lm
-        summary = pretrain_lm(Corpus.open(args.corpus), _config(args), _cycle_of(args), args.out,
+        s = PretrainSettings.load(args.settings)
+        summary = pretrain_lm(Corpus.open(args.corpus), s.model_config(), s.cycles, args.out,
                               seed=args.seed, device=_device(args), history_csv=args.history,
-                              schedule_csv=args.schedule)
+                              schedule_csv=args.schedule, fp16=s.fp16)
         if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, the first process writes
-            _write_json(args.summary, summary)
+            _write_json(args.summary, summary | {"settings": s.to_dict()})
     elif cmd == "finetune":
         from .data import read_dataset
+        from .settings import FinetuneSettings
         from .train import finetune_lm
-        summary = finetune_lm(args.lm, read_dataset(args.dataset), _cycle_of(args), args.out,
+        s = FinetuneSettings.load(args.settings)
+        summary = finetune_lm(args.lm, read_dataset(args.dataset), s.cycles, args.out,
                               seed=args.seed, device=_device(args), dataset_name=str(args.dataset),
                               history_csv=args.history, schedule_csv=args.schedule,
-                              config=_config(args))
-        _write_json(args.summary, summary)
+                              config=s.model_config(), discriminative_lrs=s.discriminative,
+                              fp16=s.fp16)
+        _write_json(args.summary, summary | {"settings": s.to_dict()})
     elif cmd == "classify":
         _classify(args)
     elif cmd == "evaluate":
@@ -515,8 +506,10 @@ def run(args: argparse.Namespace) -> None:
         from .corpus import Corpus
         from .train import lm_learner_for, lr_find
         from fastai.torch_core import set_seed
+        from .settings import PretrainSettings
         set_seed(args.seed, reproducible=True)
-        learn = lm_learner_for(Corpus.open(args.corpus), _config(args), _device(args))
+        learn = lm_learner_for(Corpus.open(args.corpus), PretrainSettings.load(args.settings).model_config(),
+                               _device(args))
         lr_find(learn, args.csv, args.plot, args.suggestion, num_it=args.num_it)
 
 
@@ -524,10 +517,9 @@ def _classify(args) -> None:
     from .checkpoint import checkpoint_tokenizer, load_checkpoint
     from .data import read_dataset
     from .kmers import KmerTokenizer
-    from .train import OneCycle, train_classifier
-    if len(args.stage_epochs) != len(args.stage_lrs):
-        raise SystemExit(f"--stage-epochs has {len(args.stage_epochs)} values but --stage-lrs "
-                         f"has {len(args.stage_lrs)}; give one learning rate per stage")
+    from .settings import ClassifierSettings
+    from .train import train_classifier
+    s = ClassifierSettings.load(args.settings)
     if args.encoder:
         tok = checkpoint_tokenizer(load_checkpoint(args.encoder, "language_model")[0])
     elif args.k and args.stride:
@@ -535,17 +527,12 @@ def _classify(args) -> None:
     else:
         raise SystemExit("classify: give --encoder (an LM checkpoint) or, for the naive "
                          "classifier, --k and --stride")
-    stages = [OneCycle(e, lr, pct_start=args.pct_start)
-              for e, lr in zip(args.stage_epochs, args.stage_lrs)]
-    config = _config(args)
-    if args.drop_mult is not None:
-        config = replace(config, clas_drop_mult=args.drop_mult)
-    summary = train_classifier(read_dataset(args.dataset), tok, config, stages, args.out,
+    summary = train_classifier(read_dataset(args.dataset), tok, s.model_config(), s.stages, args.out,
                                encoder_from=args.encoder, seed=args.seed, device=_device(args),
                                train_size=args.train_size,
                                dataset_name=str(args.dataset), history_csv=args.history,
-                               schedule_csv=args.schedule)
-    _write_json(args.summary, summary)
+                               schedule_csv=args.schedule, fp16=s.fp16)
+    _write_json(args.summary, summary | {"settings": s.to_dict()})
 
 
 def _evaluate(args) -> None:

@@ -7,6 +7,9 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .protocols import ProtocolError, Protocols
+from .settings import ModelConfig, check_settings
+
 
 class ConfigError(ValueError):
     """A configuration that cannot run; the message names the key."""
@@ -54,7 +57,20 @@ def validate_config(config: dict, schema_path: Path, sources: dict | None = None
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
     _fill_defaults(config, schema)
     _check_references(config, sources or {})
+    _check_protocols(config)
     return config
+
+
+def _check_protocols(config: dict) -> None:
+    """Every experiment's protocol resolves to settings its jobs accept."""
+    try:
+        check_settings(ModelConfig, config["model"].get("overrides", {}), "model.overrides")
+        protocols = Protocols(config)
+        for name in config["experiments"]:
+            protocols.tags(name)
+    except (ProtocolError, ValueError) as e:
+        msg = str(e) if str(e).startswith("config key") else f"config key {e}"
+        raise ConfigError("invalid configuration:\n  " + msg) from None
 
 
 def _check_references(config: dict, sources: dict) -> None:
@@ -91,10 +107,10 @@ def _check_references(config: dict, sources: dict) -> None:
              f"{where}.pretrain: {pre!r} is not a corpus; allowed: {sorted(config.get('corpora', {}))}")
         need(not exp.get("finetune") or pre is not None,
              f"{where}.finetune: fine-tuning needs a pretrained LM (set pretrain)")
-    for kind in ("classifier", "naive"):
-        st = config["training"][kind]
-        need(len(st["stage_epochs"]) == len(st["stage_lrs"]),
-             f"config key training.{kind}: stage_epochs and stage_lrs differ in length")
+        ft_task = exp.get("finetune_task")
+        need(ft_task is None or (exp.get("finetune") and ft_task in config["tasks"]),
+             f"{where}.finetune_task: {ft_task!r} needs finetune: true and a task; allowed: "
+             f"{sorted(config['tasks'])}")
     for name, table in config["tables"].items():
         for i, row in enumerate(table["rows"]):
             need(row.get("experiment", "") in config["experiments"] or "experiment" not in row,

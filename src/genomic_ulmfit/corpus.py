@@ -19,6 +19,7 @@ import gzip
 import json
 import logging
 import os
+import re
 import shutil
 import struct
 from dataclasses import dataclass, field
@@ -178,14 +179,17 @@ def _documents(ids: np.ndarray, min_tokens: int) -> Iterator[np.ndarray]:
 def build_corpus(fastas: list[Path], out_dir: Path, tokenizer: KmerTokenizer,
                  valid_fraction: float = 0.1, region_bp: int = 100_000,
                  min_doc_tokens: int = 64, seed: int = 0, max_bases: int | None = None,
-                 both_strands: bool = False, names: list[str] | None = None) -> dict:
+                 both_strands: bool = False, names: list[str] | None = None,
+                 records: str | None = None) -> dict:
     """Tokenize genome FASTA files into a corpus directory (see module docstring).
 
     Several FASTAs make one corpus (an ensemble of genomes); `names` (default: the file
     names) label them in meta.json's per-genome provenance and the documents' source index.
     `max_bases` keeps only the first bases of each file (quick runs and tests).
     `both_strands` adds each region's reverse complement to the same split, so
-    the LM reads every gene in its sense orientation too.
+    the LM reads every gene in its sense orientation too. `records`, a regular expression,
+    keeps only the records whose name it matches from the start (the paper's human and
+    primate corpora: '^NC_', the assembled chromosomes).
     """
     if not 0 < valid_fraction < 1:
         raise ValueError(f"valid_fraction={valid_fraction} must lie strictly between 0 and 1")
@@ -217,15 +221,20 @@ def build_corpus(fastas: list[Path], out_dir: Path, tokenizer: KmerTokenizer,
                 for doc in _documents(kmer_ids(strand, tokenizer.k, tokenizer.stride), min_doc_tokens):
                     writers[split].add(doc, source)
 
+    keep = re.compile(records).match if records else (lambda _name: True)
     for index, fasta in enumerate(fastas):
-        source = {"name": names[index], "path": str(fasta), "records": 0, "bases": 0}
+        source = {"name": names[index], "path": str(fasta), "records": 0, "bases": 0,
+                  "records_skipped": 0}
         current, codes, filled = None, [], 0
         for name, piece in iter_sequence_blocks(fasta):
             if name != current:
                 if codes:
                     flush(codes, index)
                 current, codes, filled = name, [], 0
-                source["records"] += 1
+                wanted = bool(keep(name))
+                source["records" if wanted else "records_skipped"] += 1
+            if not wanted:
+                continue
             base_codes = encode_bases(piece, f"{fasta}: record {name}", ignore=LINE_BREAKS)
             if max_bases is not None:
                 base_codes = base_codes[: max(0, max_bases - source["bases"])]
@@ -248,7 +257,7 @@ def build_corpus(fastas: list[Path], out_dir: Path, tokenizer: KmerTokenizer,
         "tokenizer": tokenizer.to_dict(),
         "valid_fraction": valid_fraction, "region_bp": region_bp,
         "min_doc_tokens": min_doc_tokens, "seed": seed, "max_bases": max_bases,
-        "both_strands": both_strands, **stats,
+        "both_strands": both_strands, "records_filter": records, **stats,
     }
     for s in SPLITS:
         meta[f"{s}_tokens"] = writers[s].finish()

@@ -1,19 +1,23 @@
 """The ULMFiT schedule on fastai (methods-long-form section 5).
 
-1. pretrain_lm: general-domain LM, one-cycle, one learning rate for all layers.
-2. finetune_lm: the general LM on the task's train/valid sequences, one-cycle
-   with discriminative learning rates (each lower layer group lr / 2.6).
+1. pretrain_lm: general-domain LM, one or more one-cycle calls, one learning rate
+   for all layers.
+2. finetune_lm: the general LM on the task's train/valid sequences, one-cycle calls
+   with discriminative learning rates (each lower layer group lr / 2.6), or one lr.
 3. train_classifier: embedding + encoder of the (fine-tuned) LM, never its
-   head, trained by gradual unfreezing in four one-cycle stages, with
-   discriminative learning rates at every stage; without an LM the same
-   architecture from scratch (the naive classifier).
+   head, trained in stages that each unfreeze some layer groups (head; -2; -3; all,
+   fastai's freeze_to) and fit one one-cycle with discriminative learning rates;
+   without an LM the same architecture from scratch (the naive classifier).
+
+The settings and their defaults are the dataclasses of `settings`.
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -37,24 +41,12 @@ from .data import TokenStream, class_names, classifier_dataloaders, encode_split
 from .distributed import DataParallel
 from .kmers import KmerTokenizer
 from .logs import interactive
-from .models import ModelConfig, classifier, encoder_of, language_model
+from .models import ModelConfig, classifier, encoder_of, language_model, set_classifier_drop_mult
+from .settings import OneCycle, Stage, STAGE_LAYERS, ClassifierSettings  # noqa: F401 (OneCycle re-exported)
 
 logger = logging.getLogger(__name__)
 
 LR_DECAY = 2.6  # discriminative learning rates: each lower layer group gets lr / 2.6
-
-
-@dataclass(frozen=True)
-class OneCycle:
-    """One one-cycle run (section 5.2): lr rises from lr/div to lr over the first
-    pct_start of the run while momentum falls from 0.8 to 0.7, then both return."""
-
-    epochs: int
-    lr: float
-    pct_start: float = 0.3
-    moms: tuple[float, float, float] = (0.8, 0.7, 0.8)
-    div: float = 25.0
-    div_final: float = 1e5
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -107,9 +99,10 @@ class History:
 
 
 def _learner(dls, model, config: ModelConfig, splitter, metrics, device: torch.device,
-             stage: str | None) -> TextLearner:
+             stage: str | None, fp16: bool | None = None) -> TextLearner:
     """A TextLearner (AR/TAR regularizer, hidden-state resets) with the seed's
-    optimizer; `stage` names its epoch log lines (None: no epoch log)."""
+    optimizer; `stage` names its epoch log lines (None: no epoch log). `fp16`: mixed
+    precision, None = on CUDA only (there is none on a CPU)."""
     learn = TextLearner(dls, model, loss_func=CrossEntropyLossFlat(),
                         opt_func=partial(Adam, mom=0.9, sqr_mom=0.99),  # AdamW (decoupled wd)
                         splitter=splitter, metrics=metrics, wd=config.weight_decay,
@@ -118,7 +111,9 @@ def _learner(dls, model, config: ModelConfig, splitter, metrics, device: torch.d
     learn.logger = lambda *_: None  # EpochLog writes the readable line instead of a raw list
     if not interactive():
         learn.remove_cb(ProgressCallback)
-    if device.type == "cuda":
+    if fp16 and device.type != "cuda":
+        logger.info("fp16 asked for, but %s has no mixed precision here: training in fp32", device)
+    if device.type == "cuda" and fp16 is not False:
         learn.to_fp16()  # dynamic loss scaling; batchnorm stays fp32
     return learn
 
@@ -130,6 +125,17 @@ def _fit(learn: TextLearner, cycle: OneCycle, lr, history: History, stage: str) 
     history.add(learn, stage)
 
 
+def _fit_cycles(learn: TextLearner, cycles: Sequence[OneCycle], history: History, name: str,
+                lr_of=lambda cycle: cycle.lr) -> None:
+    """Each one-cycle call in turn; stages are `name`, or name1, name2, ... for several."""
+    for i, cycle in enumerate(cycles):
+        _fit(learn, cycle, lr_of(cycle), history, name if len(cycles) == 1 else f"{name}{i + 1}")
+
+
+def _as_cycles(cycles: OneCycle | Sequence[OneCycle]) -> tuple[OneCycle, ...]:
+    return (cycles,) if isinstance(cycles, OneCycle) else tuple(cycles)
+
+
 def discriminative(lr: float, n_groups: int) -> slice:
     """lr for the top group, lr / 2.6 for the one below, and so on down."""
     return slice(lr / LR_DECAY ** (n_groups - 1), lr)
@@ -137,10 +143,11 @@ def discriminative(lr: float, n_groups: int) -> slice:
 
 # -- language models ---------------------------------------------------------------------------
 
-def pretrain_lm(corpus: Corpus, config: ModelConfig, cycle: OneCycle, out: Path, seed: int = 0,
-                device: torch.device | None = None, history_csv: Path | None = None,
-                schedule_csv: Path | None = None) -> dict:
-    """Train the general-domain LM on a corpus; returns the summary written beside it.
+def pretrain_lm(corpus: Corpus, config: ModelConfig, cycles: OneCycle | Sequence[OneCycle], out: Path,
+                seed: int = 0, device: torch.device | None = None, history_csv: Path | None = None,
+                schedule_csv: Path | None = None, fp16: bool | None = None) -> dict:
+    """Train the general-domain LM on a corpus by one or more one-cycle calls; returns the
+    summary written beside it.
 
     Under torchrun, each process trains its share of the batch rows on its own GPU
     (or CPU process) and the first one writes the outputs (distributed.DataParallel).
@@ -154,12 +161,13 @@ def pretrain_lm(corpus: Corpus, config: ModelConfig, cycle: OneCycle, out: Path,
     model = language_model(config, tok.vocab_size)
     parallel.seed_dropout(seed)
     learn = _learner(dls, model, config, awd_lstm_lm_split, [accuracy, Perplexity()], device,
-                     "pretrain" if parallel.is_main else None)
+                     "pretrain" if parallel.is_main else None, fp16)
     if parallel.callback():
         learn.add_cb(parallel.callback())
     history = History()
-    _fit(learn, cycle, cycle.lr, history, "pretrain")
-    summary = _lm_summary(history, tok, cycle, seed, corpus=str(corpus.path),
+    cycles = _as_cycles(cycles)
+    _fit_cycles(learn, cycles, history, "pretrain")
+    summary = _lm_summary(history, tok, cycles, seed, corpus=str(corpus.path),
                           train_tokens=corpus.meta["train_tokens"],
                           markov_baseline_loss=corpus.markov_baseline_loss(),
                           data_parallel={"world_size": parallel.world_size,
@@ -172,12 +180,13 @@ def pretrain_lm(corpus: Corpus, config: ModelConfig, cycle: OneCycle, out: Path,
     return summary
 
 
-def _lm_summary(history: History, tok: KmerTokenizer, cycle: OneCycle, seed: int, **extra) -> dict:
+def _lm_summary(history: History, tok: KmerTokenizer, cycles: tuple[OneCycle, ...], seed: int,
+                **extra) -> dict:
     last = history.epochs[-1]
     prior = tok.stride * math.log(4)  # loss of guessing among the 4^s k-mers the stride allows
     return {"valid_loss": last["valid_loss"], "accuracy": last.get("accuracy"),
             "stride_prior_loss": prior, "gain_over_prior": prior - last["valid_loss"],
-            "cycle": asdict(cycle), "seed": seed, **extra}
+            "cycles": [asdict(c) for c in cycles], "seed": seed, **extra}
 
 
 def task_lm_documents(df: pd.DataFrame, split: str, tok: KmerTokenizer, source: str) -> TokenStream:
@@ -187,12 +196,13 @@ def task_lm_documents(df: pd.DataFrame, split: str, tok: KmerTokenizer, source: 
                                        for i, s in zip(part["id"], part["sequence"])])
 
 
-def finetune_lm(lm_path: Path, df: pd.DataFrame, cycle: OneCycle, out: Path, seed: int = 0,
-                device: torch.device | None = None, dataset_name: str = "dataset",
+def finetune_lm(lm_path: Path, df: pd.DataFrame, cycles: OneCycle | Sequence[OneCycle], out: Path,
+                seed: int = 0, device: torch.device | None = None, dataset_name: str = "dataset",
                 history_csv: Path | None = None, schedule_csv: Path | None = None,
-                config: ModelConfig | None = None) -> dict:
-    """Fine-tune a general LM on the task's training and validation sequences
-    (never the test split), with discriminative learning rates."""
+                config: ModelConfig | None = None, discriminative_lrs: bool = True,
+                fp16: bool | None = None) -> dict:
+    """Fine-tune a general LM on the task's training and validation sequences (never the
+    test split), with discriminative learning rates (or one lr for all layers)."""
     device = device or pick_device()
     set_seed(seed, reproducible=True)
     meta, state = load_checkpoint(lm_path, "language_model")
@@ -207,36 +217,55 @@ def finetune_lm(lm_path: Path, df: pd.DataFrame, cycle: OneCycle, out: Path, see
     model = language_model(lm_config, tok.vocab_size)
     model.load_state_dict(state)
     learn = _learner(dls, model, lm_config, awd_lstm_lm_split, [accuracy, Perplexity()], device,
-                     "finetune")
+                     "finetune", fp16)
     history = History()
     n_groups = len(awd_lstm_lm_split(model))
-    _fit(learn, cycle, discriminative(cycle.lr, n_groups), history, "finetune")
+    cycles = _as_cycles(cycles)
+    _fit_cycles(learn, cycles, history, "finetune",
+                (lambda c: discriminative(c.lr, n_groups)) if discriminative_lrs else (lambda c: c.lr))
     history.write(history_csv, schedule_csv)
-    summary = _lm_summary(history, tok, cycle, seed, pretrained_from=str(lm_path),
-                          dataset=dataset_name)
+    summary = _lm_summary(history, tok, cycles, seed, pretrained_from=str(lm_path),
+                          dataset=dataset_name, discriminative=discriminative_lrs)
     save_checkpoint(out, learn.model, "language_model", tok, lm_config, training=summary)
     return summary
 
 
 # -- classifiers -------------------------------------------------------------------------------
 
-UNFREEZE_STAGES = ("head", "head+lstm3", "head+lstm2-3", "all")
-_FREEZE_TO = (-1, -2, -3, 0)  # parameter groups: embedding, lstm1, lstm2, lstm3, head
+# The stages' names in logs and histories, by the layer groups they train.
+STAGE_NAMES = {"head": "head", "-2": "head+lstm3", "-3": "head+lstm2-3", "all": "all"}
+
+
+def _stage_names(layers: list[str], pretrained: bool) -> list[str]:
+    """head, head+lstm3, ...; a repeated one gets #2, #3; from scratch scratch1, scratch2, ..."""
+    if not pretrained:
+        return [f"scratch{i + 1}" for i in range(len(layers))]
+    names, seen = [], {}
+    for group in layers:
+        seen[group] = seen.get(group, 0) + 1
+        names.append(STAGE_NAMES[group] + (f"#{seen[group]}" if seen[group] > 1 else ""))
+    return names
 
 
 def train_classifier(df: pd.DataFrame, tok: KmerTokenizer, config: ModelConfig,
-                     stages: list[OneCycle], out: Path, encoder_from: Path | None = None,
+                     stages: Sequence[OneCycle], out: Path, encoder_from: Path | None = None,
                      seed: int = 0, device: torch.device | None = None,
                      dataset_name: str = "dataset", history_csv: Path | None = None,
-                     schedule_csv: Path | None = None, train_size: int | None = None) -> dict:
-    """Classifier by gradual unfreezing from an LM's encoder, or from scratch.
+                     schedule_csv: Path | None = None, train_size: int | None = None,
+                     fp16: bool | None = None) -> dict:
+    """Classifier from an LM's encoder, trained stage by stage, or from scratch.
 
-    With `encoder_from`, `stages` are the four unfreezing stages (head; + last
-    LSTM; + last two; all). Without it (the naive classifier) every stage
-    trains the whole model. `train_size` trains on a label-stratified subset.
+    With `encoder_from`, each stage trains the layer groups it names (`Stage.layers`:
+    head, -2, -3 or all, fastai's freeze_to; plain one-cycles follow gradual unfreezing
+    by position: head; + last LSTM; + last two; all) with discriminative learning rates.
+    Without it (the naive classifier) every stage trains the whole model at one lr.
+    A stage's `drop_mult` rescales the dropouts from that stage on. `train_size`
+    trains on a label-stratified subset.
     """
     device = device or pick_device()
     set_seed(seed, reproducible=True)
+    stages = [s if isinstance(s, Stage) else Stage(**asdict(s)) for s in stages]
+    layers = ClassifierSettings(stages=tuple(stages)).stage_layers(encoder_from is not None)
     classes = class_names(df)
     if train_size is not None:
         df = subsample_train(df, train_size, seed, dataset_name)
@@ -249,27 +278,22 @@ def train_classifier(df: pd.DataFrame, tok: KmerTokenizer, config: ModelConfig,
         check_tokenizer(meta, tok, encoder_from, dataset_name)
         check_architecture(meta, config, encoder_from)
         transfer_encoder(state, model)
-    learn = _learner(dls, model, config, awd_lstm_clas_split, [accuracy], device, "classifier")
+    learn = _learner(dls, model, config, awd_lstm_clas_split, [accuracy], device, "classifier", fp16)
     history = History()
     n_groups = len(awd_lstm_clas_split(model))
-    if encoder_from is not None and len(stages) > len(UNFREEZE_STAGES):
-        raise ValueError(f"gradual unfreezing has {len(UNFREEZE_STAGES)} stages, got {len(stages)}")
-    for i, cycle in enumerate(stages):
-        if encoder_from is not None:
-            stage = UNFREEZE_STAGES[i]
-            learn.freeze_to(_FREEZE_TO[i])  # freeze_to(0) unfreezes everything
-            lr = discriminative(cycle.lr, n_groups)
-        else:
-            stage = f"scratch{i + 1}"
-            learn.unfreeze()
-            lr = cycle.lr
-        logger.info("stage %s: %d epoch(s), peak lr %g", stage, cycle.epochs, cycle.lr)
-        if cycle.epochs > 0:
-            _fit(learn, cycle, lr, history, stage)
+    for stage, group, name in zip(stages, layers, _stage_names(layers, encoder_from is not None)):
+        learn.freeze_to(STAGE_LAYERS[group])  # freeze_to(0) unfreezes everything
+        lr = discriminative(stage.lr, n_groups) if encoder_from is not None else stage.lr
+        if stage.drop_mult is not None:
+            set_classifier_drop_mult(learn.model, config, stage.drop_mult)
+        logger.info("stage %s: %d epoch(s), peak lr %g%s", name, stage.epochs, stage.lr,
+                    f", drop_mult {stage.drop_mult}" if stage.drop_mult is not None else "")
+        if stage.epochs > 0:
+            _fit(learn, stage, lr, history, name)
     history.write(history_csv, schedule_csv)
     last = history.epochs[-1] if history.epochs else {}
     summary = {"valid_accuracy": last.get("accuracy"), "valid_loss": last.get("valid_loss"),
-               "stages": [asdict(c) for c in stages], "seed": seed,
+               "stages": [asdict(s) | {"layers": g} for s, g in zip(stages, layers)], "seed": seed,
                "encoder_from": str(encoder_from) if encoder_from else None,
                "dataset": dataset_name, "train_size": train_size}
     save_checkpoint(out, learn.model, "classifier", tok, config, classes=classes, training=summary)

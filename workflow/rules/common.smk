@@ -1,4 +1,4 @@
-# Shared setup: config validation, output paths, input functions.
+# Shared setup: config validation, output path templates, input and params functions.
 import json
 import re
 import os
@@ -17,6 +17,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.ge
 from snakemake.settings.types import DeploymentMethod  # noqa: E402
 
 from genomic_ulmfit.config import load_sources, validate_config  # noqa: E402
+from genomic_ulmfit.protocols import TAG_PATTERN, Protocols, strip_tag  # noqa: E402
 
 SOURCES = load_sources(config["sources"], base=REPO)  # one file or a list
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml", SOURCES)
@@ -25,42 +26,42 @@ validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml
 # project's venv), not whatever `python` comes first on PATH.
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 PY = f"{'python' if USE_CONDA else shlex.quote(sys.executable)} -m genomic_ulmfit"
-PRESET = config["model"]["preset"]
 # Data-parallel pretraining: torchrun starts one process per GPU on the job's node.
 PRETRAIN_GPUS = config["pretrain_gpus"]
 PY_PRETRAIN = PY if PRETRAIN_GPUS == 1 else (
     f"{'python' if USE_CONDA else shlex.quote(sys.executable)} -m torch.distributed.run "
     f"--standalone --nproc-per-node {PRETRAIN_GPUS} -m genomic_ulmfit")
-# ModelConfig's fields say who reads them: lm_* only the LMs, clas_* and head_* only the
-# classifiers, the rest both. Each rule gets the overrides it reads, so changing one reruns
-# only the models that read it.
-READ_BY_OTHERS = {"lm": ("clas_", "head_"), "classifier": ("lm_",)}
-
-
-def model_json(reader):
-    overrides = {k: v for k, v in config["model"].get("overrides", {}).items()
-                 if not k.startswith(READ_BY_OTHERS[reader])}
-    return shlex.quote(json.dumps(overrides, sort_keys=True))
-
-
-LM_MODEL_JSON = model_json("lm")
-CLASSIFIER_MODEL_JSON = model_json("classifier")
-DEVICE_ARGS = f"--device {config['device']}"
+DEVICE_ARGS = f"--device {config['device']} --threads {config['threads']}"
 EXPERIMENTS = config["experiments"]
 SEEDS = config["seeds"]
+# Every experiment's resolved training settings and the tags of its output paths
+# (genomic_ulmfit.protocols: the model preset, plus a short hash for each section that
+# differs from the config's `training` defaults).
+PROTOCOLS = Protocols(config)
+TAGS = {name: PROTOCOLS.tags(name) for name in EXPERIMENTS}
 
 wildcard_constraints:
     k=r"\d+",
     stride=r"\d+",
     seed=r"\d+",
-    preset=r"[A-Za-z0-9_]+",
+    tag=TAG_PATTERN,
     size=r"all|\d+",
     task=r"[A-Za-z0-9_]+",
     corpus=r"[A-Za-z0-9_]+",
-    init=r"naive|(pretrained|finetuned)-[A-Za-z0-9_]+",
+    init=r"naive|(pretrained|finetuned)-[A-Za-z0-9_]+(-on-[A-Za-z0-9_]+)?",
 
 
-# -- paths (every parameter that defines an intermediate is in its path) ------------------------
+# -- path templates: each defined once; rules and the functions below both format them ---------
+# Every parameter that defines an intermediate is in its path.
+
+LM_DIR = "results/models/lm/{corpus}/k{k}s{stride}/{tag}/seed{seed}"
+LR_FIND_DIR = "results/models/lm/{corpus}/k{k}s{stride}/{tag}"
+FINETUNED_DIR = "results/models/finetuned/{task}/{corpus}/k{k}s{stride}/{tag}/seed{seed}"
+RUN = "{task}/{init}/k{k}s{stride}/{tag}/n{size}/seed{seed}"  # one classifier
+CLASSIFIER_DIR = f"results/models/classifier/{RUN}"
+EVALUATION_DIR = f"results/evaluation/{RUN}"
+INTERPRET_DIR = f"results/interpret/{RUN}"
+
 
 def download_path(source):
     return f"resources/downloads/{source}/{Path(urlparse(SOURCES[source]['url']).path).name}"
@@ -74,25 +75,52 @@ def corpus_dir(corpus, k, stride):
     return f"results/corpora/{corpus}/k{k}s{stride}"
 
 
-def lm_dir(corpus, k, stride, seed):
-    return f"results/models/lm/{corpus}/k{k}s{stride}/{PRESET}/seed{seed}"
+def experiment_seeds(name):
+    return EXPERIMENTS[name].get("seeds") or SEEDS
 
 
-def finetuned_dir(task, corpus, k, stride, seed):
-    return f"results/models/finetuned/{task}/{corpus}/k{k}s{stride}/{PRESET}/seed{seed}"
+def lm_seed(corpus, seed):
+    """The seed of the general LM behind a run of `seed` (a corpus may train one LM for all)."""
+    fixed = config["corpora"][corpus].get("lm_seed")
+    return int(seed) if fixed is None else fixed
+
+
+def finetune_task(exp):
+    return exp.get("finetune_task") or exp["task"]
 
 
 def init_of(exp):
-    """naive, pretrained-<corpus> or finetuned-<corpus>."""
+    """naive, pretrained-<corpus>, finetuned-<corpus>, or finetuned-<corpus>-on-<task> for an
+    LM fine-tuned on another task's sequences."""
     if not exp.get("pretrain"):
         return "naive"
-    return f"{'finetuned' if exp.get('finetune') else 'pretrained'}-{exp['pretrain']}"
+    if not exp.get("finetune"):
+        return f"pretrained-{exp['pretrain']}"
+    on = f"-on-{exp['finetune_task']}" if finetune_task(exp) != exp["task"] else ""
+    return f"finetuned-{exp['pretrain']}{on}"
+
+
+def lm_dir(name, seed):
+    """The general LM behind a run of an experiment."""
+    e = EXPERIMENTS[name]
+    return LM_DIR.format(corpus=e["pretrain"], k=e["k"], stride=e["stride"], tag=TAGS[name]["lm"],
+                         seed=lm_seed(e["pretrain"], seed))
+
+
+def finetuned_dir(name, seed):
+    e = EXPERIMENTS[name]
+    return FINETUNED_DIR.format(task=finetune_task(e), corpus=e["pretrain"], k=e["k"],
+                                stride=e["stride"], tag=TAGS[name]["finetuned"], seed=seed)
 
 
 def run_id(name, seed):
-    exp = EXPERIMENTS[name]
-    size = exp.get("train_size") or "all"
-    return f"{exp['task']}/{init_of(exp)}/k{exp['k']}s{exp['stride']}/{PRESET}/n{size}/seed{seed}"
+    e = EXPERIMENTS[name]
+    return RUN.format(task=e["task"], init=init_of(e), k=e["k"], stride=e["stride"],
+                      tag=TAGS[name]["classifier"], size=e.get("train_size") or "all", seed=seed)
+
+
+def classifier_dir(name, seed):
+    return f"results/models/classifier/{run_id(name, seed)}"
 
 
 def metrics_path(name, seed, split="test"):
@@ -104,34 +132,87 @@ def predictions_path(name, seed, split="test"):
     return f"results/evaluation/{run_id(name, seed)}/{split}.predictions.csv"
 
 
+def general_lm_dirs():
+    """The directory of every general LM the experiments use, once each."""
+    return sorted({lm_dir(name, seed) for name, e in EXPERIMENTS.items() if e.get("pretrain")
+                   for seed in experiment_seeds(name)})
+
+
+def finetuned_lm_dirs():
+    """{label: directory} of every fine-tuned LM, once each."""
+    out = {}
+    for name, e in EXPERIMENTS.items():
+        if e.get("finetune"):
+            for seed in experiment_seeds(name):
+                d = finetuned_dir(name, seed)
+                label = f"{finetune_task(e)} fine-tuned k{e['k']}s{e['stride']} {TAGS[name]['finetuned']} seed{seed}"
+                out.setdefault(d, label)
+    return {label: d for d, label in out.items()}
+
+
 def is_binary_table(table):
     """Whether the table's experiments classify two classes (a task with a `positive`)."""
     rows = [r for r in config["tables"][table]["rows"] if r.get("experiment")]
     return bool(rows) and bool(config["tasks"][EXPERIMENTS[rows[0]["experiment"]]["task"]].get("positive"))
 
 
-def classifier_dir(name, seed):
-    return f"results/models/classifier/{run_id(name, seed)}"
+# -- input functions -----------------------------------------------------------------------------
+
+def lm_input(w):
+    """A fine-tuning job's general LM, from its wildcards."""
+    return f"{LM_DIR.format(corpus=w.corpus, k=w.k, stride=w.stride, tag=strip_tag(w.tag, 'p'), seed=lm_seed(w.corpus, w.seed))}/lm.pth"
 
 
-def general_lms():
-    """(corpus, k, stride) of every general LM the experiments use, once each."""
-    return sorted({(e["pretrain"], e["k"], e["stride"]) for e in EXPERIMENTS.values()
-                   if e.get("pretrain")})
+def encoder_input(w):
+    """A classifier job's LM checkpoint (none for a naive one), from its wildcards."""
+    if w.init == "naive":
+        return []
+    kind, rest = w.init.split("-", 1)
+    corpus, _, ft_task = rest.partition("-on-")
+    if kind == "pretrained":
+        lm = LM_DIR.format(corpus=corpus, k=w.k, stride=w.stride, tag=strip_tag(w.tag, "p"),
+                           seed=lm_seed(corpus, w.seed))
+        return [f"{lm}/lm.pth"]
+    ft = FINETUNED_DIR.format(task=ft_task or w.task, corpus=corpus, k=w.k, stride=w.stride,
+                              tag=strip_tag(w.tag, "f"), seed=w.seed)
+    return [f"{ft}/lm.pth"]
 
 
-# -- command-line fragments ----------------------------------------------------------------
+# -- each job's settings: one JSON document, named by the tag of its path ------------------------
+# From the wildcards alone, not `input`: Snakemake records (and so compares for reruns) only
+# params that do not depend on the job's input.
 
-def cycle_args(stage):
-    c = config["training"][stage]
-    return f"--epochs {c['epochs']} --lr {c['lr']}"
+def _settings_json(doc):
+    return shlex.quote(json.dumps(doc, sort_keys=True))
 
 
-def stage_args(kind):
-    c = config["training"][kind]
-    drop = f" --drop-mult {c['drop_mult']}" if c.get("drop_mult") is not None else ""
-    return (f"--stage-epochs {','.join(map(str, c['stage_epochs']))} "
-            f"--stage-lrs {','.join(map(str, c['stage_lrs']))}{drop}")
+def lm_settings(w):
+    return _settings_json(PROTOCOLS.document("pretrain", w.tag))
+
+
+def lr_find_settings(w):
+    """The LR range test reads the LM's model settings, not its schedule."""
+    doc = PROTOCOLS.document("pretrain", w.tag)
+    return _settings_json({"preset": doc["preset"], "model": doc["model"]})
+
+
+def finetune_settings(w):
+    return _settings_json(PROTOCOLS.document("finetune", w.tag))
+
+
+def classifier_settings(w):
+    return _settings_json(PROTOCOLS.document("classifier", w.tag, naive=w.init == "naive"))
+
+
+def classifier_start(w):
+    """--encoder (its LM checkpoint) or, for a naive classifier, --k and --stride."""
+    if w.init == "naive":
+        return f"--k {w.k} --stride {w.stride}"
+    return f"--encoder {shlex.quote(encoder_input(w)[0])}"
+
+
+def train_size_arg(w):
+    return "" if w.size == "all" else f"--train-size {w.size}"
 
 
 def job_attempt(wildcards, attempt) -> int:
@@ -149,18 +230,6 @@ def fail_first_attempt(rule_name: str) -> str:
             "exit 1; fi; ")
 
 
-def _model_args(wildcards, model):
-    return f"--preset {wildcards.preset} --model {model} {DEVICE_ARGS} --threads {config['threads']}"
-
-
-def lm_model_args(wildcards):
-    return _model_args(wildcards, LM_MODEL_JSON)
-
-
-def classifier_model_args(wildcards):
-    return _model_args(wildcards, CLASSIFIER_MODEL_JSON)
-
-
 def all_targets():
     targets = [f"results/tables/{t}.md" for t in config["tables"]]
     if config["tasks"]:
@@ -169,15 +238,13 @@ def all_targets():
     targets += [f"results/figures/{t}_roc_pr.png" for t in config["tables"] if is_binary_table(t)]
     targets += [f"results/figures/{t}_curve.png" for t, spec in config["tables"].items() if spec.get("curve")]
     targets += [f"results/figures/{t}_confusion.png" for t in config["tables"]]
-    targets += ["results/figures/lm_vs_prior.png"] if general_lms() else []
-    for corpus, k, stride in general_lms():
-        for seed in SEEDS:
-            d = lm_dir(corpus, k, stride, seed)
-            targets += [f"{d}/training_curves.png", f"{d}/schedule.png"]
-        if config["training"].get("lr_find"):
-            targets.append(f"results/models/lm/{corpus}/k{k}s{stride}/{PRESET}/lr_find.png")
+    targets += ["results/figures/lm_vs_prior.png"] if general_lm_dirs() else []
+    for d in general_lm_dirs():
+        targets += [f"{d}/training_curves.png", f"{d}/schedule.png"]
+    if config["training"].get("lr_find"):
+        targets += sorted({f"{d.rsplit('/seed', 1)[0]}/lr_find.png" for d in general_lm_dirs()})
     for name in EXPERIMENTS:
-        for seed in SEEDS:
+        for seed in experiment_seeds(name):
             targets.append(f"{classifier_dir(name, seed)}/training_curves.png")
     targets += deepsea_targets()  # workflow/rules/deepsea.smk; none without a deepsea section
     return targets

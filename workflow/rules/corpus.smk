@@ -13,6 +13,8 @@ rule tokenize_corpus:
                              if config["corpora"][w.corpus].get("max_bases") else ""),
         strands=lambda w: "--both-strands" if config["corpora"][w.corpus].get("both_strands") else "",
         names=lambda w: ",".join(config["corpora"][w.corpus]["genomes"]),  # per-genome provenance
+        records=lambda w: (f"--records {shlex.quote(config['corpora'][w.corpus]['records'])}"
+                           if config["corpora"][w.corpus].get("records") else ""),
     resources:
         attempt=job_attempt,
     log:
@@ -23,4 +25,4 @@ rule tokenize_corpus:
         fail_first_attempt("tokenize_corpus")
         + "{PY} tokenize {input:q} --out {output:q} --k {wildcards.k} --stride {wildcards.stride} "
         "--valid-fraction {params.valid_fraction} --region-bp {params.region_bp} "
-        "{params.max_bases} {params.strands} --names {params.names:q} > {log} 2>&1"
+        "{params.max_bases} {params.strands} {params.records} --names {params.names:q} > {log} 2>&1"

@@ -39,7 +39,11 @@ def deepsea_encoder(w):
     exp = DEEPSEA_EXPERIMENTS[w.experiment]
     if exp["arch"] != "ulmfit" or not exp.get("pretrain"):
         return []
-    return [f"{lm_dir(exp['pretrain'], exp['k'], exp['stride'], w.seed)}/lm.pth"]
+    where = f"deepsea.experiments.{w.experiment}.protocol"
+    tag = PROTOCOLS.lm_tag(PROTOCOLS.lm_document(exp["pretrain"], exp.get("protocol"), where))
+    lm = LM_DIR.format(corpus=exp["pretrain"], k=exp["k"], stride=exp["stride"], tag=tag,
+                       seed=lm_seed(exp["pretrain"], w.seed))
+    return [f"{lm}/lm.pth"]
 
 
 def deepsea_train_args(w):
@@ -55,7 +59,8 @@ def deepsea_train_args(w):
         encoder = deepsea_encoder(w)
         args += [f"--encoder {shlex.quote(encoder[0])}" if encoder
                  else f"--k {exp['k']} --stride {exp['stride']}",
-                 f"--preset {PRESET} --model {CLASSIFIER_MODEL_JSON}"]  # a classifier on the LM's architecture
+                 # a classifier on the LM's architecture: the config's classifier model settings
+                 f"--preset {PROTOCOLS.preset} --model {_settings_json(PROTOCOLS.document('classifier', '')['model'])}"]
     return " ".join(args)
 
 

@@ -6,11 +6,11 @@ rule evaluate:
     wildcard_constraints:
         split=r"test(_[A-Za-z0-9]+)*",
     input:
-        model="results/models/classifier/{task}/{init}/k{k}s{stride}/{preset}/n{size}/seed{seed}/model.pth",
+        model=f"{CLASSIFIER_DIR}/model.pth",
         dataset="results/datasets/{task}.tsv",
     output:
-        predictions="results/evaluation/{task}/{init}/k{k}s{stride}/{preset}/n{size}/seed{seed}/{split}.predictions.csv",
-        metrics="results/evaluation/{task}/{init}/k{k}s{stride}/{preset}/n{size}/seed{seed}/{split}.metrics.json",
+        predictions=f"{EVALUATION_DIR}/{{split}}.predictions.csv",
+        metrics=f"{EVALUATION_DIR}/{{split}}.metrics.json",
     params:
         positive=lambda w: (f"--positive {shlex.quote(config['tasks'][w.task]['positive'])}"
                             if config["tasks"][w.task].get("positive") else ""),
@@ -19,11 +19,11 @@ rule evaluate:
         gpu=1,
         attempt=job_attempt,
     log:
-        "logs/evaluate/{task}/{init}/k{k}s{stride}/{preset}/n{size}/seed{seed}.{split}.log",
+        f"logs/evaluate/{RUN}.{{split}}.log",
     conda:
         "../../envs/train.yaml"
     shell:
         fail_first_attempt("evaluate")
         + "{PY} evaluate --model {input.model:q} --dataset {input.dataset:q} --split {wildcards.split} "
         "{params.positive} --predictions {output.predictions:q} --metrics {output.metrics:q} "
-        "--device {config[device]} --threads {threads} > {log} 2>&1"
+        "{DEVICE_ARGS} > {log} 2>&1"

@@ -4,8 +4,7 @@
 # agreement with the annotated CDS starts, variant effects of a VCF, the k-mer embedding map.
 
 INTERPRET = config.get("interpret") or {}
-INTERPRET_DIR = "results/interpret/{task}/{init}/k{k}s{stride}/{preset}/n{size}/seed{seed}"
-CLASSIFIER_MODEL = "results/models/classifier/{task}/{init}/k{k}s{stride}/{preset}/n{size}/seed{seed}/model.pth"
+CLASSIFIER_MODEL = f"{CLASSIFIER_DIR}/model.pth"
 
 
 def interpret_section(name):
@@ -14,7 +13,7 @@ def interpret_section(name):
 
 
 def interpret_dir():
-    seed = INTERPRET["seed"] if INTERPRET.get("seed") is not None else SEEDS[0]
+    seed = INTERPRET["seed"] if INTERPRET.get("seed") is not None else experiment_seeds(INTERPRET["experiment"])[0]
     return f"results/interpret/{run_id(INTERPRET['experiment'], seed)}"
 
 
@@ -68,7 +67,7 @@ rule perturbation_importance:
     resources:
         gpu=1,
     log:
-        "logs/interpret/{task}/{init}/k{k}s{stride}/{preset}/n{size}/seed{seed}.importance.log",
+        f"logs/interpret/{RUN}.importance.log",
     conda:
         "../../envs/interpret.yaml"
     shell:
@@ -99,7 +98,7 @@ rule motif_enrichment:
     params:
         settings=motif_args,
     log:
-        "logs/interpret/{task}/{init}/k{k}s{stride}/{preset}/n{size}/seed{seed}.motifs.log",
+        f"logs/interpret/{RUN}.motifs.log",
     conda:
         "../../envs/interpret.yaml"
     shell:
@@ -119,7 +118,7 @@ rule embedding_map:
         perplexity=lambda w: interpret_section("embedding").get("perplexity", 30),
         seed=lambda w: interpret_section("embedding").get("seed", 0),
     log:
-        "logs/interpret/{task}/{init}/k{k}s{stride}/{preset}/n{size}/seed{seed}.embedding.log",
+        f"logs/interpret/{RUN}.embedding.log",
     conda:
         "../../envs/interpret.yaml"
     shell:
@@ -157,7 +156,7 @@ rule scan_genome:
     resources:
         gpu=1,
     log:
-        "logs/interpret/{task}/{init}/k{k}s{stride}/{preset}/n{size}/seed{seed}.scan_{genome}.log",
+        f"logs/interpret/{RUN}.scan_{{genome}}.log",
     conda:
         "../../envs/interpret.yaml"
     shell:
@@ -189,7 +188,7 @@ rule scan_agreement:
         prefix=lambda w: SCAN_DIR.format(**w) + "/scan",
         settings=agreement_args,
     log:
-        "logs/interpret/{task}/{init}/k{k}s{stride}/{preset}/n{size}/seed{seed}.agreement_{genome}.log",
+        f"logs/interpret/{RUN}.agreement_{{genome}}.log",
     conda:
         "../../envs/interpret.yaml"
     shell:
@@ -243,7 +242,7 @@ rule variant_effects:
     resources:
         gpu=1,
     log:
-        "logs/interpret/{task}/{init}/k{k}s{stride}/{preset}/n{size}/seed{seed}.variants_{genome}_{vcf}.log",
+        f"logs/interpret/{RUN}.variants_{{genome}}_{{vcf}}.log",
     conda:
         "../../envs/interpret.yaml"
     shell:

@@ -1,31 +1,31 @@
-# General-domain language models, one per (corpus, k, stride, preset, seed): every
-# experiment that names the same corpus and tokenization shares the job.
+# General-domain language models, one per (corpus, k, stride, protocol tag, seed): every
+# experiment that names the same corpus, tokenization and LM settings shares the job.
 
 
 rule pretrain_lm:
     input:
         corpus="results/corpora/{corpus}/k{k}s{stride}",
     output:
-        model="results/models/lm/{corpus}/k{k}s{stride}/{preset}/seed{seed}/lm.pth",
-        history="results/models/lm/{corpus}/k{k}s{stride}/{preset}/seed{seed}/history.csv",
-        schedule="results/models/lm/{corpus}/k{k}s{stride}/{preset}/seed{seed}/schedule.csv",
-        summary="results/models/lm/{corpus}/k{k}s{stride}/{preset}/seed{seed}/summary.json",
+        model=f"{LM_DIR}/lm.pth",
+        history=f"{LM_DIR}/history.csv",
+        schedule=f"{LM_DIR}/schedule.csv",
+        summary=f"{LM_DIR}/summary.json",
     params:
-        cycle=cycle_args("pretrain"),
-        model=lm_model_args,
+        settings=lm_settings,
     threads: config["threads"] * PRETRAIN_GPUS
     resources:
         gpu=PRETRAIN_GPUS,
         attempt=job_attempt,
     log:
-        "logs/pretrain/{corpus}/k{k}s{stride}/{preset}/seed{seed}.log",
+        "logs/pretrain/{corpus}/k{k}s{stride}/{tag}/seed{seed}.log",
     conda:
         "../../envs/train.yaml"
     shell:
         fail_first_attempt("pretrain_lm")
-        + "{PY_PRETRAIN} pretrain --corpus {input.corpus:q} --out {output.model:q} {params.cycle} "
-        "{params.model} --seed {wildcards.seed} --history {output.history:q} "
-        "--schedule {output.schedule:q} --summary {output.summary:q} > {log} 2>&1"
+        + "{PY_PRETRAIN} pretrain --corpus {input.corpus:q} --out {output.model:q} "
+        "--settings {params.settings} {DEVICE_ARGS} --seed {wildcards.seed} "
+        "--history {output.history:q} --schedule {output.schedule:q} --summary {output.summary:q} "
+        "> {log} 2>&1"
 
 
 rule lr_find_lm:
@@ -33,22 +33,21 @@ rule lr_find_lm:
     input:
         corpus="results/corpora/{corpus}/k{k}s{stride}",
     output:
-        csv="results/models/lm/{corpus}/k{k}s{stride}/{preset}/lr_find.csv",
-        suggestion="results/models/lm/{corpus}/k{k}s{stride}/{preset}/lr_find.json",
-        plot=report("results/models/lm/{corpus}/k{k}s{stride}/{preset}/lr_find.png",
-                    caption="../report/lr_finder.rst", category="Language models",
-                    subcategory="{corpus} k{k}s{stride}"),
+        csv=f"{LR_FIND_DIR}/lr_find.csv",
+        suggestion=f"{LR_FIND_DIR}/lr_find.json",
+        plot=report(f"{LR_FIND_DIR}/lr_find.png", caption="../report/lr_finder.rst",
+                    category="Language models", subcategory="{corpus} k{k}s{stride}"),
     params:
-        model=lm_model_args,
+        settings=lr_find_settings,
     threads: config["threads"]
     resources:
         gpu=1,
         attempt=job_attempt,
     log:
-        "logs/lr_find/{corpus}/k{k}s{stride}/{preset}.log",
+        "logs/lr_find/{corpus}/k{k}s{stride}/{tag}.log",
     conda:
         "../../envs/train.yaml"
     shell:
         fail_first_attempt("lr_find_lm")
         + "{PY} lr-find --corpus {input.corpus:q} --csv {output.csv:q} --plot {output.plot:q} "
-        "--suggestion {output.suggestion:q} {params.model} > {log} 2>&1"
+        "--suggestion {output.suggestion:q} --settings {params.settings} {DEVICE_ARGS} > {log} 2>&1"

@@ -6,7 +6,8 @@ def table_rows(table):
     """Rows of the table spec; a row without an experiment is a published result only."""
     rows = []
     for row in config["tables"][table]["rows"]:
-        files = ([metrics_path(row["experiment"], seed, row.get("split", "test")) for seed in SEEDS]
+        files = ([metrics_path(row["experiment"], seed, row.get("split", "test"))
+                  for seed in experiment_seeds(row["experiment"])]
                  if row.get("experiment") else [])
         rows.append({"label": row["label"], "paper": row.get("paper"), "metrics_files": files})
     return rows
@@ -27,7 +28,9 @@ def run_rows(table):
     return [row for row in config["tables"][table]["rows"] if row.get("experiment")]
 
 
-def row_predictions(row, seed):
+def row_predictions(row, seed=None):
+    """The predictions of a row's run of `seed` (default: its experiment's first seed)."""
+    seed = experiment_seeds(row["experiment"])[0] if seed is None else seed
     return predictions_path(row["experiment"], seed, row.get("split", "test"))
 
 
@@ -71,13 +74,13 @@ rule table_vs_paper_figure:
 rule table_roc_pr_figure:
     """ROC and PR curves of the table's experiments (first seed)."""
     input:
-        lambda w: [row_predictions(row, SEEDS[0]) for row in run_rows(w.table)],
+        lambda w: [row_predictions(row) for row in run_rows(w.table)],
     output:
         report("results/figures/{table}_roc_pr.png", caption="../report/roc_pr.rst",
                category="Results tables"),
     params:
         curves=lambda w: " ".join(
-            shlex.quote(f"{row['label']}={row_predictions(row, SEEDS[0])}")
+            shlex.quote(f"{row['label']}={row_predictions(row)}")
             for row in run_rows(w.table)),
         positive=lambda w: shlex.quote(
             config["tasks"][EXPERIMENTS[table_experiments(w.table)[0]]["task"]].get("positive", "")),
@@ -93,7 +96,7 @@ rule table_roc_pr_figure:
 rule table_confusion_figure:
     """Confusion matrix of the table's last row (the full method), first seed."""
     input:
-        lambda w: row_predictions(run_rows(w.table)[-1], SEEDS[0]),
+        lambda w: row_predictions(run_rows(w.table)[-1]),
     output:
         report("results/figures/{table}_confusion.png", caption="../report/confusion.rst",
                category="Results tables"),
@@ -121,7 +124,7 @@ def curve_points(table):
     return [f"{curve_series(EXPERIMENTS[row['experiment']])}="
             f"{EXPERIMENTS[row['experiment']].get('train_size') or 'all'}="
             f"{metrics_path(row['experiment'], seed, row.get('split', 'test'))}"
-            for row in run_rows(table) for seed in SEEDS]
+            for row in run_rows(table) for seed in experiment_seeds(row["experiment"])]
 
 
 rule train_size_curve_figure:
@@ -176,15 +179,9 @@ rule schedule_figure:
 
 
 def lm_summaries():
-    out = {}
-    for corpus, k, stride in general_lms():
-        for seed in SEEDS:
-            out[f"{corpus} k{k}s{stride} seed{seed}"] = f"{lm_dir(corpus, k, stride, seed)}/summary.json"
-    for name, e in EXPERIMENTS.items():
-        if e.get("finetune"):
-            for seed in SEEDS:
-                d = finetuned_dir(e["task"], e["pretrain"], e["k"], e["stride"], seed)
-                out[f"{e['task']} fine-tuned k{e['k']}s{e['stride']} seed{seed}"] = f"{d}/summary.json"
+    """{label: summary.json} of every general and fine-tuned LM."""
+    out = {d.removeprefix("results/models/lm/"): f"{d}/summary.json" for d in general_lm_dirs()}
+    out.update({label: f"{d}/summary.json" for label, d in finetuned_lm_dirs().items()})
     return out
 
 
