@@ -51,57 +51,105 @@ def test_paper_dag_counts(paper_dag):
     res, _ = paper_dag
     jobs = planned_jobs(res)
     cfg = yaml.safe_load(PAPER.read_text())
-    assert len(cfg["experiments"]) == 49
-    assert jobs["train_classifier"] == 49
-    assert jobs["evaluate"] == 50  # lncRNA: the standard and the challenge test set
+    assert len(cfg["experiments"]) == 42 and cfg["seeds"] == [0, 1, 2]
+    assert jobs["train_classifier"] == 41 * 3 + 1  # lncRNA: one seed
+    assert jobs["evaluate"] == 41 * 3 + 2  # lncRNA: the standard and the challenge test set
     assert jobs["results_table"] == len(cfg["tables"]) == 12
-    # 13 general LMs: E. coli 5/2; bacterial ensemble 5/2, 5/1, 3/1; human genome 5/2, 5/1,
-    # 3/1, 4/2, 8/3, 1/1; primate ensemble 5/2, 4/2, 3/1 (one corpus each)
-    assert jobs["pretrain_lm"] == jobs["tokenize_corpus"] == jobs["lr_find_lm"] == 13
-    assert jobs["finetune_lm"] == 30  # one per (task, corpus, k, stride)
+    # 13 tokenizations: E. coli 5/2; bacterial ensemble 5/2, 5/1, 3/1; human genome 5/2, 5/1,
+    # 3/1, 4/2, 8/3, 1/1; primate ensemble 5/2, 4/2, 3/1. 15 LMs: the E. coli genome LM per
+    # seed, the whole-genome ones once (corpora lm_seed)
+    assert jobs["tokenize_corpus"] == jobs["lr_find_lm"] == 13
+    assert jobs["pretrain_lm"] == 3 + 12
+    assert jobs["finetune_lm"] == 27 * 3 + 1  # one per fine-tuned row and seed (each its own protocol)
     assert jobs["metagenomics_dataset"] == 2 and jobs["tss_dataset"] == 1
-    assert jobs["fasta_classes_dataset"] == 8 and jobs["train_size_curve_figure"] == 1
-    # DeepSEA: the capstone's Transformer and BiLSTM models and the ULMFiT encoder of the human
-    # LM 5/2, which is the promoter tables' LM (still 13 general LMs above)
+    assert jobs["fasta_classes_dataset"] == 9 and jobs["train_size_curve_figure"] == 1
+    # DeepSEA: one seed of the capstone's Transformer and BiLSTM models and of the ULMFiT
+    # encoder of the human LM 5/2, which is the promoter tables' LM (no 16th LM)
     assert len(cfg["deepsea"]["experiments"]) == 3
     assert jobs["deepsea_convert"] == 1 and jobs["deepsea_train"] == jobs["deepsea_evaluate"] == 3
     assert jobs["deepsea_table"] == 1 and jobs["table_vs_paper_figure"] == 13
 
 
+def lm_dir_of(job: dict) -> str:
+    return job["output"][0].split("/lm.pth")[0]
+
+
 def test_paper_dag_shares_the_general_lms(paper_dag):
     _, jobs = paper_dag
-    pretrain = Counter(j["output"][0].split("/lm.pth")[0] for j in jobs if j["rule"] == "pretrain_lm")
+    pretrain = Counter(lm_dir_of(j) for j in jobs if j["rule"] == "pretrain_lm")
     assert max(pretrain.values()) == 1  # every general LM is trained once
-    # one human-genome LM per k/s: 5/2 serves the short and the long promoter tasks alike
-    human52 = using(jobs, "finetune_lm", LM.format("human_genome", 5, 2))
-    assert {j["output"][0].split("/")[3] for j in human52} == {"human_promoters_short", "human_promoters_long"}
-    pretrained = using(jobs, "train_classifier", LM.format("human_genome", 5, 2))
-    assert {j["output"][0].split("/")[3] for j in pretrained} == {"human_promoters_short", "human_promoters_long"}
-    # one bacterial-ensemble LM, fine-tuned once on E. coli, behind the baseline and every data-reduction size
-    ens = using(jobs, "finetune_lm", LM.format("bacterial_ensemble", 5, 2))
-    assert {j["output"][0].split("/")[3] for j in ens} == {
-        "ecoli_promoters", "ecoli_cnn_promoters", "bsubtilis_promoters", "metagenomics_amplicon", "metagenomics_shotgun"}
-    ecoli_ft = "results/models/finetuned/ecoli_promoters/bacterial_ensemble/k5s2/paper/seed0/lm.pth"
-    sizes = {j["output"][0].split("/")[7] for j in using(jobs, "train_classifier", ecoli_ft)}
-    assert sizes == {"nall", "n3000", "n1000", "n500", "n200", "n100", "n50", "n20"}
-    # the primate ensemble serves the four enhancer species
-    enh = using(jobs, "finetune_lm", LM.format("mammal_ensemble", 3, 1))
-    assert {j["output"][0].split("/")[3] for j in enh} == {f"enhancers_{s}" for s in ("human", "mouse", "dog", "opossum")}
-    # the ensemble corpora read every genome they list
+    human52 = [d for d in pretrain if d.startswith("results/models/lm/human_genome/k5s2/")]
+    assert len(human52) == 1  # one human-genome LM 5/2 for the short and the long tasks alike
+    users = {j["output"][0].split("/")[3] for j in jobs if j["rule"] in ("finetune_lm", "train_classifier")
+             and any(i.startswith(human52[0]) for i in j["input"])}
+    assert users == {"human_promoters_short", "human_promoters_long"}
+    deepsea = [j for j in jobs if j["rule"] == "deepsea_train" and f"{human52[0]}/lm.pth" in j["input"]]
+    assert [j["output"][0].split("/")[4] for j in deepsea] == ["deepsea_ulmfit_human"]
+    # one bacterial-ensemble LM 5/2 behind the baseline, every data-reduction size (no
+    # fine-tuning) and the fine-tuned bacterial-promoter and metagenomics rows
+    ens = [d for d in pretrain if d.startswith("results/models/lm/bacterial_ensemble/k5s2/")]
+    assert len(ens) == 1 and ens[0].endswith("/seed0")
+    direct = [j for j in jobs if j["rule"] == "train_classifier" and f"{ens[0]}/lm.pth" in j["input"]]
+    assert {j["output"][0].split("/")[7] for j in direct} == {
+        "nall", "n3000", "n1000", "n500", "n200", "n100", "n50", "n20"}
+    assert len(direct) == 8 * 3  # every seed starts from the one LM
+    tuned = {j["output"][0].split("/")[3] for j in jobs if j["rule"] == "finetune_lm" and f"{ens[0]}/lm.pth" in j["input"]}
+    assert tuned == {"ecoli_cnn_promoters", "bsubtilis_promoters", "metagenomics_amplicon", "metagenomics_shotgun"}
+    # the E. coli genome LM: its own 30-epoch protocol, one per seed
+    ecoli = sorted(d for d in pretrain if d.startswith("results/models/lm/ecoli_genome/"))
+    assert [d.rsplit("/", 1)[1] for d in ecoli] == ["seed0", "seed1", "seed2"]
+    # the primate ensemble serves the four enhancer species; its corpora read every genome
+    enh = {j["output"][0].split("/")[3] for j in jobs if j["rule"] == "finetune_lm" and "/mammal_ensemble/k3s1/" in j["output"][0]}
+    assert enh == {f"enhancers_{s}" for s in ("human", "mouse", "dog", "opossum")}
     tok = {j["output"][0]: j["input"] for j in jobs if j["rule"] == "tokenize_corpus"}
-    assert len(tok["results/corpora/bacterial_ensemble/k5s2"]) == 14
+    assert len(tok["results/corpora/bacterial_ensemble/k5s2"]) == 16
     assert len(tok["results/corpora/mammal_ensemble/k3s1"]) == 4
-    deepsea_ulmfit = using(jobs, "deepsea_train", LM.format("human_genome", 5, 2))
-    assert [j["output"][0].split("/")[4] for j in deepsea_ulmfit] == ["deepsea_ulmfit_human"]
+    # lncRNA: the LM fine-tuned on the full-length set, the classifier on the 200-1000 nt one
+    lnc = [j for j in jobs if j["rule"] == "train_classifier" and "/lncrna/" in j["output"][0]]
+    assert len(lnc) == 1 and "/finetuned-human_genome-on-lncrna_full/" in lnc[0]["output"][0]
+    assert any(i.startswith("results/models/finetuned/lncrna_full/human_genome/k3s1/") for i in lnc[0]["input"])
     evals = {j["output"][-1].rsplit("/", 1)[1] for j in jobs if j["rule"] == "evaluate" and "/lncrna/" in j["output"][0]}
     assert evals == {"test.metrics.json", "test_challenge.metrics.json"}
+
+
+def test_paper_jobs_get_their_rows_protocols(tmp_path):
+    """The settings each job receives are its notebook's: the E. coli genome LM's three cycles,
+    the five-stage classifier at drop_mult 0.6 and batch 400, the naive row's three stages."""
+    res = snakemake(tmp_path, "-n", "-p", "--cores", "2", configfile=PAPER)
+    commands = [line for line in res.stdout.splitlines() if "-m genomic_ulmfit" in line]
+
+    def settings(fragment: str) -> dict:
+        line = next(c for c in commands if fragment in c)
+        return json.loads(line.split("--settings '", 1)[1].split("'", 1)[0])
+
+    lm = settings("pretrain --corpus results/corpora/ecoli_genome/k5s2")
+    assert [(c["epochs"], c["lr"]) for c in lm["cycles"]] == [(10, 0.01), (10, 0.005), (10, 0.001)]
+    assert lm["model"] == {"lm_drop_mult": 0.3, "lm_batch_size": 428}
+    clf = settings("classify --dataset results/datasets/ecoli_promoters.tsv --out "
+                   "results/models/classifier/ecoli_promoters/pretrained-ecoli_genome/")
+    assert [s["layers"] for s in clf["stages"]] == ["head", "-2", "-3", "all", "all"]
+    assert [s["lr"] for s in clf["stages"]] == [0.02, 0.01, 0.005, 0.001, 0.0001]
+    assert clf["model"] == {"clas_drop_mult": 0.6, "clas_batch_size": 400}
+    naive = settings("classify --dataset results/datasets/ecoli_promoters.tsv --out "
+                     "results/models/classifier/ecoli_promoters/naive/")
+    assert [(s["epochs"], s["lr"]) for s in naive["stages"]] == [(5, 0.002), (5, 0.0005), (5, 0.0001)]
+    n20 = settings("/n20/seed0/model.pth")
+    assert n20["model"]["clas_batch_size"] == 10 and len(n20["stages"]) == 6
+    ft = settings("finetune --lm results/models/lm/human_genome/k3s1/")
+    assert ft["discriminative"] is False
+    # the data-reduction curve draws the paper's points beside ours
+    curve = next(c for c in commands if " plot train-size-curve " in c)
+    assert "--paper 'pre-trained (bacterial_ensemble)=20=0.8337'" in curve
+    assert "--paper 'pre-trained (bacterial_ensemble)=all=0.9735'" in curve
 
 
 def test_paper_tables_carry_the_published_numbers():
     cfg = yaml.safe_load(PAPER.read_text())
     rows = {r["label"]: r for t in cfg["tables"].values() for r in t["rows"]}
-    assert rows["Genomic ensemble pre-training"]["paper"]["mcc"] == 0.947
+    assert rows["Genomic ensemble pre-training"]["paper"]["mcc"] == 0.9471
     assert rows["Fiannaca et al. 2018"]["paper"]["accuracy"] in (0.9137, 0.855)
+    # every experiment row with a published value: paper-protocols.md's numbers
+    # (tests/test_paper_protocols.py compares them one by one)
     assert rows["Genomic-ULMFiT 3/1, challenge test set"]["split"] == "test_challenge"
     published_only = [r for r in rows.values() if "experiment" not in r]
     assert published_only and all(r["paper"] for r in published_only)
@@ -135,6 +183,7 @@ def test_train_size_curve_figure(tmp_path):
     # in the report rules' conda env (tests/env_guard.py blocks what that env lacks)
     res = subprocess.run([sys.executable, str(REPO / "tests" / "env_guard.py"), str(REPO / "envs" / "report.yaml"),
                           "--", "plot", "train-size-curve", *points, "--metrics", "accuracy",
+                          "--paper", "pre-trained (e)=20=0.83", "--paper", "pre-trained (e)=all=0.97",
                           "--dataset", str(dataset), "--title", "data reduction", "--out", str(out)],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr

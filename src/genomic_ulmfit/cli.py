@@ -202,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", default="accuracy,precision,recall,mcc", help="vs-paper: metrics")
     p.add_argument("--dataset", type=Path, default=None,
                    help="train-size-curve: the task's dataset TSV (gives the size of points of size 'all')")
+    p.add_argument("--paper", action="append", default=[],
+                   help="train-size-curve: a published point SERIES=SIZE=VALUE beside ours (repeatable)")
     _common(p)
     _interpret_parsers(sub)
     return parser
@@ -374,7 +376,7 @@ def _labelled(inputs: list[str]) -> dict[str, Path]:
 
 
 def _curve_points(inputs: list[str], dataset: Path | None) -> list[tuple[str, int, Path]]:
-    """SERIES=SIZE=METRICS_JSON inputs; SIZE 'all' is the dataset's training-split size."""
+    """SERIES=SIZE=METRICS_JSON (or =VALUE) inputs; SIZE 'all' is the dataset's training-split size."""
     parts = [i.split("=", 2) for i in inputs]
     if any(len(p) != 3 for p in parts):
         raise ValueError(f"expected SERIES=SIZE=METRICS_JSON inputs, got {inputs}")
@@ -384,7 +386,16 @@ def _curve_points(inputs: list[str], dataset: Path | None) -> list[tuple[str, in
             raise ValueError("train-size-curve: a point of size 'all' needs --dataset")
         import pandas as pd  # the report env: no dataset-builder dependencies
         n_all = int((pd.read_csv(dataset, sep="\t", usecols=["split"])["split"] == "train").sum())
-    return [(series, n_all if size == "all" else int(size), Path(f)) for series, size, f in parts]
+    return [(series, n_all if size == "all" else int(size), Path(f) if not _is_number(f) else f)
+            for series, size, f in parts]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _plot(args) -> None:
@@ -404,7 +415,9 @@ def _plot(args) -> None:
     elif args.kind == "lm-prior":
         plots.plot_lm_vs_prior(_labelled(a), out, title)
     elif args.kind == "train-size-curve":
-        plots.plot_train_size_curve(_curve_points(a, args.dataset), args.metrics.split(",")[0], out, title)
+        paper = [(s, n, float(v)) for s, n, v in _curve_points(args.paper, args.dataset)]
+        plots.plot_train_size_curve(_curve_points(a, args.dataset), args.metrics.split(",")[0], out, title,
+                                    paper=paper)
 
 
 # Dataset builders parse their own arguments: (module, function) per subcommand.

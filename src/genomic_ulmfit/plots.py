@@ -312,10 +312,11 @@ def plot_lm_vs_prior(summaries: dict[str, Path], path: Path, title: str) -> None
 
 
 def plot_train_size_curve(points: list[tuple[str, int, Path]], metric: str, path: Path,
-                          title: str) -> pd.DataFrame:
+                          title: str, paper: list[tuple[str, int, float]] | None = None) -> pd.DataFrame:
     """`metric` against the number of labelled training examples (log x axis), one line per
     series (naive, pre-trained, ...) with mean ± SD over the metrics files (seeds) of each
-    point. `points`: (series, training-set size, metrics JSON). Returns the plotted table."""
+    point. `points`: (series, training-set size, metrics JSON); `paper`: (series, size,
+    published value), drawn dashed with open markers beside ours. Returns the plotted table."""
     from .report import load_metrics, metric_name, metric_value
 
     if not points:
@@ -327,10 +328,14 @@ def plot_train_size_curve(points: list[tuple[str, int, Path]], metric: str, path
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for series, part in df.groupby("series", sort=False):
         part = part.sort_values("train_size")
-        ax.errorbar(part["train_size"], part["mean"], yerr=part["std"].fillna(0.0), marker="o",
-                    capsize=3, label=series)
+        line = ax.errorbar(part["train_size"], part["mean"], yerr=part["std"].fillna(0.0), marker="o",
+                           capsize=3, label=series)
+        published = sorted((n, v) for s, n, v in paper or [] if s == series)
+        if published:
+            ax.plot(*zip(*published), linestyle="--", marker="o", markerfacecolor="none",
+                    color=line[0].get_color(), label=f"{series}: paper")
     ax.set_xscale("log")
-    sizes = sorted(df["train_size"].unique())
+    sizes = sorted(set(df["train_size"]) | {n for _, n, _ in paper or []})
     ax.set_xticks(sizes, [f"{n:,}" for n in sizes])  # the sizes themselves, not powers of ten
     ax.minorticks_off()
     ax.set_xlabel("labelled training examples (log scale)")

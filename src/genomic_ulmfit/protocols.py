@@ -10,8 +10,8 @@ merge value by value):
     < the corpus's protocol (its general LM: pretrain, and defaults for finetune)
     < the task's protocol < the experiment's protocol
 
-where each `protocol:` is the name of an entry of the config's `protocols:`, a list of
-names (applied in order) or an inline protocol. The merged section becomes the job's
+where each `protocol:` is the name of an entry of the config's `protocols:`, an inline
+protocol, or a list of either (applied in order). The merged section becomes the job's
 settings document (settings.PretrainSettings / FinetuneSettings / ClassifierSettings):
 `{"preset", "model": {the ModelConfig fields that job reads}, "cycles"|"stages", ...}`.
 
@@ -132,11 +132,12 @@ class Protocols:
         """(where, protocol) of a `protocol:` value: a name, a list of names, or inline."""
         if ref is None:
             return []
-        if isinstance(ref, dict):
-            return [(where, ref)]
-        names = [ref] if isinstance(ref, str) else list(ref)
+        refs = [ref] if isinstance(ref, (str, dict)) else list(ref)
         out = []
-        for name in names:
+        for i, name in enumerate(refs):
+            if isinstance(name, dict):  # inline
+                out.append((where if len(refs) == 1 else f"{where}.{i}", name))
+                continue
             if name not in self.named:
                 raise ProtocolError(f"config key {where}: {name!r} is not a protocol; "
                                     f"allowed: {sorted(self.named)}")

@@ -7,6 +7,7 @@ import re
 
 DEEPSEA = config.get("deepsea") or {}
 DEEPSEA_EXPERIMENTS = DEEPSEA.get("experiments", {})
+DEEPSEA_SEEDS = DEEPSEA.get("seeds") or SEEDS
 DEEPSEA_TABLES = DEEPSEA.get("tables", {})
 
 
@@ -67,7 +68,7 @@ def deepsea_train_args(w):
 def deepsea_table_rows(table):
     rows = []
     for row in DEEPSEA_TABLES[table]["rows"]:
-        files = ([deepsea_metrics_path(row["experiment"], seed) for seed in SEEDS]
+        files = ([deepsea_metrics_path(row["experiment"], seed) for seed in DEEPSEA_SEEDS]
                  if row.get("experiment") else [])
         rows.append({"label": row["label"], "paper": row.get("paper"), "metrics_files": files})
     return rows
@@ -79,7 +80,7 @@ def deepsea_targets():
     targets = [f"results/tables/{t}.md" for t in DEEPSEA_TABLES]
     targets += [f"results/figures/{t}_vs_paper.png" for t in DEEPSEA_TABLES]
     for name in DEEPSEA_EXPERIMENTS:
-        for seed in SEEDS:
+        for seed in DEEPSEA_SEEDS:
             d = deepsea_model_dir(name, seed)
             targets += [f"{d}/training_curves.png", deepsea_metrics_path(name, seed)]
     return targets

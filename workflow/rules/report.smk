@@ -127,6 +127,14 @@ def curve_points(table):
             for row in run_rows(table) for seed in experiment_seeds(row["experiment"])]
 
 
+def curve_paper_points(table):
+    """SERIES=SIZE=VALUE of every row with a published value of the curve's metric."""
+    metric = config["tables"][table]["curve"].get("metric", "accuracy")
+    return [f"{curve_series(EXPERIMENTS[row['experiment']])}="
+            f"{EXPERIMENTS[row['experiment']].get('train_size') or 'all'}={row['paper'][metric]}"
+            for row in run_rows(table) if (row.get("paper") or {}).get(metric) is not None]
+
+
 rule train_size_curve_figure:
     """A metric against the number of labelled training examples (log axis), one line per
     initialisation (naive, pre-trained, ...): the paper's data-reduction curve."""
@@ -138,6 +146,7 @@ rule train_size_curve_figure:
                category="Results tables"),
     params:
         points=lambda w: " ".join(shlex.quote(p) for p in curve_points(w.table)),
+        paper=lambda w: " ".join(f"--paper {shlex.quote(p)}" for p in curve_paper_points(w.table)),
         metric=lambda w: config["tables"][w.table]["curve"].get("metric", "accuracy"),
         title=lambda w: shlex.quote(config["tables"][w.table]["title"]),
     log:
@@ -145,7 +154,7 @@ rule train_size_curve_figure:
     conda:
         "../../envs/report.yaml"
     shell:
-        "{PY} plot train-size-curve {params.points} --metrics {params.metric} "
+        "{PY} plot train-size-curve {params.points} {params.paper} --metrics {params.metric} "
         "--dataset {input.datasets[0]:q} --title {params.title} --out {output:q} > {log} 2>&1"
 
 
