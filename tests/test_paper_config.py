@@ -3,6 +3,7 @@ with the experiment count of the published tables and general LMs shared where t
 shares them; the training-size curve figure and the table rows it relies on."""
 from __future__ import annotations
 
+import copy
 import json
 import re
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from genomic_ulmfit.config import ConfigError, load_sources, validate_config
-from workflow_run import REPO, planned_jobs, snakemake
+from workflow_run import REPO, planned_jobs, snakemake, write_config
 
 PAPER = REPO / "config" / "paper.yaml"
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -207,3 +208,26 @@ def test_paper_sources_are_complete_and_named(tmp_path):
     dup.write_text("ecoli_genome_fna: {url: x, sha256: null, mirror_path: x}\n")
     with pytest.raises(ConfigError, match="'ecoli_genome_fna' is already defined"):
         load_sources(["resources/sources.yaml", str(dup)], base=REPO)
+
+
+def test_paper_size_ecoli_gpu_run_plans_the_paper_protocols(tmp_path):
+    """benchmarks/paper_ecoli_gpu.py: the E. coli rows of config/paper.yaml with the E. coli
+    genome LM standing in for the ensemble; 3 seeds, one general LM per seed, nothing else."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from paper_ecoli_gpu import ecoli_gpu_config
+
+    cfg = ecoli_gpu_config(yaml.safe_load(PAPER.read_text()), [0, 1, 2])
+    sources = load_sources(cfg["sources"], base=REPO)
+    validate_config(copy.deepcopy(cfg), SCHEMA, sources)
+    assert sorted(cfg["experiments"]) == sorted(
+        ["ecoli_naive", "ecoli_genome_pretraining", "ecoli_genome_for_ensemble_pretraining"]
+        + [f"ecoli_genome_for_ensemble_n{n}" for n in (3000, 1000, 500, 200, 100, 50, 20)])
+    assert all(e.get("pretrain") in (None, "ecoli_genome") and not e.get("finetune") for e in cfg["experiments"].values())
+    paper = yaml.safe_load(PAPER.read_text())
+    assert cfg["experiments"]["ecoli_genome_for_ensemble_n20"]["protocol"] == ["reduction_n20"]
+    assert cfg["protocols"] == paper["protocols"]
+    res = snakemake(tmp_path, "-n", "--cores", "2", configfile=write_config(tmp_path / "c.yaml", cfg))
+    jobs = planned_jobs(res)
+    assert jobs["pretrain_lm"] == 3 and jobs["tokenize_corpus"] == 1
+    assert jobs["train_classifier"] == jobs["evaluate"] == 10 * 3
+    assert jobs["download"] == 2 and jobs["results_table"] == 2  # the genome and its GenBank file

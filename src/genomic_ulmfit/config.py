@@ -33,19 +33,37 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key {where}: {error.message}"
 
 
-def _fill_defaults(instance, schema: dict) -> None:
-    """Set the schema's defaults of absent keys, recursively."""
+def _fill_defaults(instance, schema: dict, root: dict | None = None) -> None:
+    """Set the schema's defaults of absent keys, recursively: through properties,
+    additionalProperties and items, `$ref`s (into `root`, the whole schema), and every
+    branch of allOf/anyOf/oneOf and if's then/else (harmless where the branches differ by
+    type, as one interpretation spec or a list of them: properties act on objects only,
+    items on arrays only)."""
+    root = schema if root is None else root
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        _fill_defaults(instance, target, root)
+    branches = [sub for key in ("allOf", "anyOf", "oneOf") for sub in schema.get(key, [])]
+    branches += [schema[key] for key in ("then", "else") if isinstance(schema.get(key), dict)]
+    for sub in branches:
+        _fill_defaults(instance, sub, root)
+    if isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for item in instance:
+            _fill_defaults(item, schema["items"], root)
     if not isinstance(instance, dict):
         return
     for name, sub in schema.get("properties", {}).items():
         if name not in instance and "default" in sub:
             instance[name] = sub["default"]
         if name in instance:
-            _fill_defaults(instance[name], sub)
+            _fill_defaults(instance[name], sub, root)
     extra = schema.get("additionalProperties")
     if isinstance(extra, dict):
         for name in set(instance) - set(schema.get("properties", {})):
-            _fill_defaults(instance[name], extra)
+            _fill_defaults(instance[name], extra, root)
 
 
 def validate_config(config: dict, schema_path: Path, sources: dict | None = None) -> dict:
@@ -164,20 +182,37 @@ def _check_deepsea(config: dict, sources: dict, need) -> None:
              f"config key deepsea.tables.{name}.rows: no row names an experiment")
 
 
-def _check_interpret(config: dict, sources: dict, need) -> None:
+def interpret_specs(config: dict) -> list[tuple[str, dict]]:
+    """The config's interpretation specs with their config key: `interpret` (one spec)
+    or `interpret.0`, `interpret.1`, ... (a list); none when it is absent."""
     spec = config.get("interpret")
     if not spec:
-        return
-    need(spec["experiment"] in config["experiments"],
-         f"config key interpret.experiment: {spec['experiment']!r} is not an experiment; "
-         f"allowed: {sorted(config['experiments'])}")
-    need(spec.get("seed") is None or spec["seed"] in config["seeds"],
-         f"config key interpret.seed: {spec.get('seed')} is not among seeds {config['seeds']}")
-    for section, key in (("motifs", "jaspar"), ("scan", "genome"), ("scan", "annotation"),
-                         ("variants", "vcf"), ("variants", "genome")):
-        src = (spec.get(section) or {}).get(key)
-        need(src is None or not sources or src in sources,
-             f"config key interpret.{section}.{key}: unknown source {src!r}; allowed: {sorted(sources)}")
+        return []
+    if isinstance(spec, dict):
+        return [("interpret", spec)]
+    return [(f"interpret.{i}", s) for i, s in enumerate(spec)]
+
+
+def _check_interpret(config: dict, sources: dict, need) -> None:
+    seen: dict = {}  # (experiment, seed) -> the key of the spec interpreting that classifier
+    for where, spec in interpret_specs(config):
+        exp = config["experiments"].get(spec["experiment"])
+        need(exp is not None,
+             f"config key {where}.experiment: {spec['experiment']!r} is not an experiment; "
+             f"allowed: {sorted(config['experiments'])}")
+        need(spec.get("seed") is None or spec["seed"] in config["seeds"],
+             f"config key {where}.seed: {spec.get('seed')} is not among seeds {config['seeds']}")
+        for section, key in (("motifs", "jaspar"), ("scan", "genome"), ("scan", "annotation"),
+                             ("variants", "vcf"), ("variants", "genome")):
+            src = (spec.get(section) or {}).get(key)
+            need(src is None or not sources or src in sources,
+                 f"config key {where}.{section}.{key}: unknown source {src!r}; allowed: {sorted(sources)}")
+        if exp is not None:
+            seed = spec["seed"] if spec.get("seed") is not None else (exp.get("seeds") or config["seeds"])[0]
+            run = (spec["experiment"], seed)
+            need(run not in seen, f"config key {where}: {seen.get(run)} interprets the same classifier "
+                 f"(experiment {run[0]!r}, seed {seed}); give one spec per classifier run")
+            seen.setdefault(run, where)
 
 
 def load_sources(paths: str | Path | list, base: Path | None = None) -> dict:

@@ -1,20 +1,55 @@
-# Interpretation and genome scanning of one experiment's classifier (config `interpret:`;
-# absent, nothing here runs): perturbation importance, JASPAR motifs in the important
-# segments, a sliding-window scan of a genome (bedGraph + BED for IGV/UCSC) and its
-# agreement with the annotated CDS starts, variant effects of a VCF, the k-mer embedding map.
+# Interpretation and genome scanning of experiments' classifiers (config `interpret:`, one
+# spec or a list of them, one per classifier run; absent, nothing here runs): perturbation
+# importance, JASPAR motifs in the important segments, a sliding-window scan of a genome
+# (bedGraph + BED for IGV/UCSC) and its agreement with the annotated CDS starts, variant
+# effects of a VCF, the k-mer embedding map. Every job takes the settings of the spec of its
+# own classifier run (the RUN wildcards of its results/interpret/<run>/ path).
 
-INTERPRET = config.get("interpret") or {}
+from genomic_ulmfit.config import ConfigError, interpret_specs  # noqa: E402
+
 CLASSIFIER_MODEL = f"{CLASSIFIER_DIR}/model.pth"
 
 
-def interpret_section(name):
-    """The section's settings (schema defaults filled in), {} when the section is absent."""
-    return INTERPRET.get(name) or {}
+def spec_seed(spec):
+    """The classifier seed a spec interprets: its seed, else the experiment's first."""
+    return spec["seed"] if spec.get("seed") is not None else experiment_seeds(spec["experiment"])[0]
 
 
-def interpret_dir():
-    seed = INTERPRET["seed"] if INTERPRET.get("seed") is not None else experiment_seeds(INTERPRET["experiment"])[0]
-    return f"results/interpret/{run_id(INTERPRET['experiment'], seed)}"
+def spec_run(spec):
+    return run_id(spec["experiment"], spec_seed(spec))
+
+
+def _specs_by_run():
+    """Each spec's classifier run -> the spec (schema defaults filled in)."""
+    by_run, keys = {}, {}
+    for where, spec in interpret_specs(config):
+        run = spec_run(spec)
+        if run in by_run:
+            raise ConfigError(f"invalid configuration:\n  config key {where}: {keys[run]} interprets the "
+                              f"same classifier run {run}; give one spec per classifier run")
+        by_run[run], keys[run] = spec, where
+    return by_run
+
+
+INTERPRET_SPECS = _specs_by_run()
+
+
+def interpret_spec(w):
+    """The spec of the job's classifier run (its RUN wildcards)."""
+    run = RUN.format(**w)
+    if run not in INTERPRET_SPECS:
+        raise ValueError(f"results/interpret/{run}: no `interpret` spec interprets this classifier "
+                         f"run; configured: {sorted(INTERPRET_SPECS)}")
+    return INTERPRET_SPECS[run]
+
+
+def interpret_section(w, name):
+    """The section's settings of the job's spec (schema defaults filled in), {} when absent."""
+    return interpret_spec(w).get(name) or {}
+
+
+def interpret_dir(spec):
+    return f"results/interpret/{spec_run(spec)}"
 
 
 def positive_arg(w):
@@ -24,7 +59,7 @@ def positive_arg(w):
 
 def anchor_arg(w):
     """--anchor: where the TSS / CDS start sits in the task's sequences."""
-    anchor = interpret_section("importance").get("anchor")
+    anchor = interpret_section(w, "importance").get("anchor")
     if anchor is None:
         task = config["tasks"][w.task]
         if task["builder"] == "ecoli_genbank":
@@ -35,12 +70,12 @@ def anchor_arg(w):
 
 
 def inference_args(w):
-    return (f"{positive_arg(w)} --batch-size {INTERPRET.get('batch_size', 256)} "
+    return (f"{positive_arg(w)} --batch-size {interpret_spec(w).get('batch_size', 256)} "
             f"--device {config['device']} --threads {config['threads']}")
 
 
 def importance_args(w):
-    s = interpret_section("importance")
+    s = interpret_section(w, "importance")
     limit = f"--max-sequences {s['max_sequences']}" if s.get("max_sequences") else ""
     return (f"--split {s.get('split', 'test')} --window {s.get('window', 10)} --step {s.get('step', 5)} "
             f"--draws {s.get('draws', 8)} --n-examples {s.get('n_examples', 6)} --seed {s.get('seed', 0)} "
@@ -78,7 +113,7 @@ rule perturbation_importance:
 
 
 def motif_args(w):
-    s = interpret_section("motifs")
+    s = interpret_section(w, "motifs")
     groups = f"--tax-groups {shlex.quote(','.join(s['tax_groups']))}" if s.get("tax_groups") else ""
     return (f"--per-sequence {s.get('per_sequence', 1)} --flank {s.get('flank', 10)} "
             f"--shuffles {s.get('shuffles', 10)} --seed {s.get('seed', 0)} "
@@ -90,7 +125,7 @@ rule motif_enrichment:
     input:
         windows=INTERPRET_DIR + "/importance.windows.tsv",
         dataset="results/datasets/{task}.tsv",
-        jaspar=lambda w: download_path(interpret_section("motifs")["jaspar"]),
+        jaspar=lambda w: download_path(interpret_section(w, "motifs")["jaspar"]),
     output:
         tsv=INTERPRET_DIR + "/motifs.tsv",
         md=report(INTERPRET_DIR + "/motifs.md", caption="../report/motifs.rst", category="Interpretation"),
@@ -115,8 +150,8 @@ rule embedding_map:
         png=report(INTERPRET_DIR + "/embedding.png", caption="../report/embedding.rst",
                    category="Interpretation"),
     params:
-        perplexity=lambda w: interpret_section("embedding").get("perplexity", 30),
-        seed=lambda w: interpret_section("embedding").get("seed", 0),
+        perplexity=lambda w: interpret_section(w, "embedding").get("perplexity", 30),
+        seed=lambda w: interpret_section(w, "embedding").get("seed", 0),
     log:
         f"logs/interpret/{RUN}.embedding.log",
     conda:
@@ -131,24 +166,38 @@ SCAN_FILES = ("windows.tsv.gz", "bedgraph", "plus.bedgraph", "minus.bedgraph", "
               "regions.bed", "summary.json")
 
 
+def scan_window(w):
+    """The scan's window length: `scan.window`, None = the classifier's training length."""
+    return interpret_section(w, "scan").get("window")
+
+
+def scan_window_arg(w, input):
+    """--window N, else --dataset (the scan takes the training length from it)."""
+    window = scan_window(w)
+    return f"--window {window}" if window else f"--dataset {shlex.quote(input.dataset)}"
+
+
 def scan_args(w):
-    s = interpret_section("scan")
+    s = interpret_section(w, "scan")
     regions = " ".join(f"--region {shlex.quote(r)}" for r in s.get("regions") or [])
     return (f"--step {s.get('step', 10)} --threshold {s.get('threshold', 0.9)} "
             f"--strands {shlex.quote(s.get('strands', 'both'))} {regions}")
 
 
 rule scan_genome:
-    """Windows of the training length every `step` bp on both strands: bedGraph + called BED."""
+    """Windows of the training length (or `window` bp) every `step` bp on both strands:
+    bedGraph + called BED."""
     input:
         model=CLASSIFIER_MODEL,
-        dataset="results/datasets/{task}.tsv",
+        # the training length comes from it, unless scan.window is set
+        dataset=lambda w: [] if scan_window(w) else f"results/datasets/{w.task}.tsv",
         genome="results/genomes/{genome}.fa",
         fai="results/genomes/{genome}.fa.fai",
     output:
         [SCAN_DIR + f"/scan.{f}" for f in SCAN_FILES],
     params:
         prefix=lambda w: SCAN_DIR.format(**w) + "/scan",
+        window=scan_window_arg,
         settings=scan_args,
         inference=inference_args,
         name=lambda w: shlex.quote(f"{w.task} {w.init}"),
@@ -160,13 +209,13 @@ rule scan_genome:
     conda:
         "../../envs/interpret.yaml"
     shell:
-        "{PY} scan --model {input.model:q} --genome {input.genome:q} --dataset {input.dataset:q} "
+        "{PY} scan --model {input.model:q} --genome {input.genome:q} {params.window} "
         "{params.settings} {params.inference} --track-name {params.name} "
         "--out-prefix {params.prefix:q} > {log} 2>&1"
 
 
 def agreement_args(w):
-    s = interpret_section("scan")
+    s = interpret_section(w, "scan")
     region = f"--figure-region {shlex.quote(s['figure_region'])}" if s.get("figure_region") else ""
     return (f"--distance {s.get('distance', 100)} --shuffles {s.get('shuffles', 10)} "
             f"--seed {s.get('seed', 0)} {'--any-strand' if s.get('any_strand') else ''} {region}")
@@ -177,7 +226,7 @@ rule scan_agreement:
     figure of a 40 kb region with the CDS starts in red."""
     input:
         [SCAN_DIR + f"/scan.{f}" for f in SCAN_FILES],
-        gbff=lambda w: download_path(interpret_section("scan")["annotation"]),
+        gbff=lambda w: download_path(interpret_section(w, "scan")["annotation"]),
         sizes="results/genomes/{genome}.fa.sizes",
     output:
         json=SCAN_DIR + "/agreement.json",
@@ -198,14 +247,24 @@ rule scan_agreement:
 
 
 def agreement_reports():
-    s = interpret_section("scan")
-    if not s.get("annotation"):
-        return {}
-    return {f"{INTERPRET['experiment']} on {s['genome']}": f"{interpret_dir()}/scan/{s['genome']}/agreement.json"}
+    """Label -> agreement JSON of every spec's scan with an annotation. The label is
+    "<experiment> on <genome>", plus the seed where specs interpret several seeds of one
+    experiment."""
+    specs = list(INTERPRET_SPECS.values())
+    reports = {}
+    for spec in specs:
+        s = spec.get("scan") or {}
+        if not s.get("annotation"):
+            continue
+        label = f"{spec['experiment']} on {s['genome']}"
+        if sum(o["experiment"] == spec["experiment"] for o in specs) > 1:
+            label += f" (seed {spec_seed(spec)})"
+        reports[label] = f"{interpret_dir(spec)}/scan/{s['genome']}/agreement.json"
+    return reports
 
 
 rule scan_agreement_table:
-    """The agreement of the scan(s) with the annotation, one line each."""
+    """The agreement of every spec's scan with its annotation, one line each."""
     input:
         lambda w: list(agreement_reports().values()),
     output:
@@ -236,7 +295,7 @@ rule variant_effects:
         png=report(INTERPRET_DIR + "/variants/{genome}/{vcf}.png", caption="../report/variants.rst",
                    category="Interpretation"),
     params:
-        top=lambda w: interpret_section("variants").get("top", 20),
+        top=lambda w: interpret_section(w, "variants").get("top", 20),
         inference=inference_args,
     threads: config["threads"]
     resources:
@@ -252,23 +311,24 @@ rule variant_effects:
 
 
 def interpret_targets():
-    """What `interpret:` asks for (nothing when it is absent)."""
-    if not INTERPRET:
-        return []
-    d = interpret_dir()
+    """What `interpret:` asks for, every spec's (nothing when it is absent)."""
     targets = []
-    if "importance" in INTERPRET or "motifs" in INTERPRET:
-        targets += [f"{d}/importance_examples.png", f"{d}/importance_profile.png"]
-    if "motifs" in INTERPRET:
-        targets.append(f"{d}/motifs.md")
-    if "embedding" in INTERPRET:
-        targets.append(f"{d}/embedding.png")
-    if "scan" in INTERPRET:
-        s = INTERPRET["scan"]
-        targets.append(f"{d}/scan/{s['genome']}/scan.called.bed")
-        if s.get("annotation"):
-            targets += [f"{d}/scan/{s['genome']}/scan_region.png", "results/interpret/scan_agreement.md"]
-    if "variants" in INTERPRET:
-        v = INTERPRET["variants"]
-        targets.append(f"{d}/variants/{v['genome']}/{v['vcf']}.vcf")
+    for spec in INTERPRET_SPECS.values():
+        d = interpret_dir(spec)
+        if "importance" in spec or "motifs" in spec:
+            targets += [f"{d}/importance_examples.png", f"{d}/importance_profile.png"]
+        if "motifs" in spec:
+            targets.append(f"{d}/motifs.md")
+        if "embedding" in spec:
+            targets.append(f"{d}/embedding.png")
+        if "scan" in spec:
+            s = spec["scan"]
+            targets.append(f"{d}/scan/{s['genome']}/scan.called.bed")
+            if s.get("annotation"):
+                targets.append(f"{d}/scan/{s['genome']}/scan_region.png")
+                if "results/interpret/scan_agreement.md" not in targets:  # one table of all scans
+                    targets.append("results/interpret/scan_agreement.md")
+        if "variants" in spec:
+            v = spec["variants"]
+            targets.append(f"{d}/variants/{v['genome']}/{v['vcf']}.vcf")
     return targets
