@@ -55,6 +55,33 @@ def test_variant_effects_run_when_a_vcf_is_configured(tmp_path):
     assert res.returncode != 0 and "interpret.variants.vcf: unknown source 'nope'" in res.stdout + res.stderr
 
 
+def protocol_config(base: dict) -> dict:
+    """`base` with an LM protocol on the corpus and a five-stage classifier on one experiment."""
+    cfg = {**base, "protocols": {
+        "long_lm": {"pretrain": {"cycles": [{"epochs": 1, "lr": 0.01}, {"epochs": 1, "lr": 0.005}]}},
+        "five": {"classifier": {"drop_mult": 0.6, "stages": [
+            {"layers": "head", "epochs": 1, "lr": 0.02}, {"layers": "-2", "epochs": 1, "lr": 0.01},
+            {"layers": "-3", "epochs": 1, "lr": 0.005}, {"layers": "all", "epochs": 1, "lr": 0.001},
+            {"layers": "all", "epochs": 1, "lr": 0.0001}]}}}}
+    cfg["corpora"] = {name: dict(c, protocol="long_lm") for name, c in base["corpora"].items()}
+    cfg["experiments"] = dict(base["experiments"],
+                              genome_pretraining=dict(base["experiments"]["genome_pretraining"], protocol="five"))
+    return cfg
+
+
+def test_experiments_with_one_lm_protocol_share_one_lm_job(tmp_path):
+    cfg = protocol_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    res = snakemake(tmp_path, "-n", "-p", "--cores", "2", configfile=write_config(tmp_path / "c.yaml", cfg))
+    jobs = planned_jobs(res)
+    assert jobs["pretrain_lm"] == 1 and jobs["finetune_lm"] == 1 and jobs["train_classifier"] == 9
+    pretrain = [line for line in res.stdout.splitlines() if " pretrain --corpus" in line]
+    assert len(pretrain) == 1 and '"cycles": [{"epochs": 1, "lr": 0.01}, {"epochs": 1, "lr": 0.005}]' in pretrain[0]
+    assert "results/models/lm/ecoli_genome/k3s3/cpu-p" in pretrain[0]  # the tag names the protocol
+    five = [line for line in res.stdout.splitlines() if " classify " in line and '"layers": "head"' in line]
+    assert len(five) == 1 and "/pretrained-ecoli_genome/k3s3/cpu-p" in five[0] and "-c" in five[0]
+    assert '"clas_drop_mult": 0.6' in five[0]
+
+
 def test_seeds_multiply_runs_not_data(tmp_path):
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     cfg["seeds"] = [0, 1, 2]
@@ -113,7 +140,7 @@ def test_e2e_tables_and_figures(e2e):
     assert (table["n_seeds"] == 2).all()
     for m in ("accuracy", "precision", "recall", "mcc"):
         assert table[f"{m}_mean"].between(-1, 1).all() and table[f"{m}_sd"].notna().all()
-    assert table.loc[2, "accuracy_paper"] == pytest.approx(0.919)
+    assert table.loc[1, "accuracy_paper"] == pytest.approx(0.919)  # the paper's genome row: no LM fine-tuning
     # the pretrained classifiers learn (chance is 0.5 on the balanced test split)
     assert (table["accuracy_mean"].iloc[1:] > 0.65).all(), table
     md = (workdir / "results" / "tables" / "ecoli_baseline.md").read_text()
@@ -215,6 +242,26 @@ def test_e2e_classifier_change_reruns_only_downstream(e2e, tmp_path):
     assert jobs["train_classifier"] == 4  # pretrained and fine-tuned, 2 seeds; not the naive ones
     upstream = {"download", "ecoli_dataset", "tokenize_corpus", "pretrain_lm", "finetune_lm", "lr_find_lm"}
     assert not upstream & set(jobs), jobs
+
+
+@pytest.mark.slow
+def test_e2e_one_experiments_protocol_reruns_only_its_classifier(e2e, tmp_path):
+    """A protocol on one experiment's classifier: that classifier (both seeds) and what reads
+    it run, under a new tag; the shared LM, the other classifiers and the data do not."""
+    workdir, _, cfg, _ = e2e
+    cfg = dict(cfg, protocols={"five": {"classifier": {"stages": [
+        {"layers": "head", "epochs": 1, "lr": 0.02}, {"layers": "-2", "epochs": 1, "lr": 0.01},
+        {"layers": "-3", "epochs": 1, "lr": 0.005}, {"layers": "all", "epochs": 1, "lr": 0.002},
+        {"layers": "all", "epochs": 1, "lr": 0.0002}]}}})
+    cfg["experiments"] = dict(cfg["experiments"], genome_pretraining=dict(
+        cfg["experiments"]["genome_pretraining"], protocol="five"))
+    res = snakemake(workdir, "-n", "--cores", "2", configfile=write_config(tmp_path / "p.yaml", cfg))
+    jobs = planned_jobs(res)
+    assert jobs["train_classifier"] == 2 and jobs["evaluate"] == 2, jobs
+    upstream = {"download", "ecoli_dataset", "tokenize_corpus", "pretrain_lm", "finetune_lm", "lr_find_lm"}
+    assert not upstream & set(jobs), jobs
+    blocks = [b for b in res.stdout.split("\n\n") if "rule train_classifier:" in b]
+    assert all("init=pretrained-ecoli_genome" in b and "tag=tiny-c" in b for b in blocks)
 
 
 @pytest.mark.slow
