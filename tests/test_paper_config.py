@@ -62,7 +62,8 @@ def test_paper_dag_counts(paper_dag):
     assert jobs["tokenize_corpus"] == jobs["lr_find_lm"] == 13
     assert jobs["pretrain_lm"] == 3 + 12
     assert jobs["finetune_lm"] == 27 * 3 + 1  # one per fine-tuned row and seed (each its own protocol)
-    assert jobs["metagenomics_dataset"] == 2 and jobs["tss_dataset"] == 1
+    # metagenomics: MetagenomicDC's published reads, labelled from their Grinder headers
+    assert "metagenomics_dataset" not in jobs and jobs["labelled_table_dataset"] == 2 and jobs["tss_dataset"] == 1
     assert jobs["fasta_classes_dataset"] == 9 and jobs["train_size_curve_figure"] == 1
     # DeepSEA: one seed of the capstone's Transformer and BiLSTM models and of the ULMFiT
     # encoder of the human LM 5/2, which is the promoter tables' LM (no 16th LM)
@@ -103,7 +104,7 @@ def test_paper_dag_shares_the_general_lms(paper_dag):
     enh = {j["output"][0].split("/")[3] for j in jobs if j["rule"] == "finetune_lm" and "/mammal_ensemble/k3s1/" in j["output"][0]}
     assert enh == {f"enhancers_{s}" for s in ("human", "mouse", "dog", "opossum")}
     tok = {j["output"][0]: j["input"] for j in jobs if j["rule"] == "tokenize_corpus"}
-    assert len(tok["results/corpora/bacterial_ensemble/k5s2"]) == 16
+    assert len(tok["results/corpora/bacterial_ensemble/k5s2"]) == 60  # the notebook's 60 genomes
     assert len(tok["results/corpora/mammal_ensemble/k3s1"]) == 4
     # lncRNA: the LM fine-tuned on the full-length set, the classifier on the 200-1000 nt one
     lnc = [j for j in jobs if j["rule"] == "train_classifier" and "/lncrna/" in j["output"][0]]
@@ -231,3 +232,28 @@ def test_paper_size_ecoli_gpu_run_plans_the_paper_protocols(tmp_path):
     assert jobs["pretrain_lm"] == 3 and jobs["tokenize_corpus"] == 1
     assert jobs["train_classifier"] == jobs["evaluate"] == 10 * 3
     assert jobs["download"] == 2 and jobs["results_table"] == 2  # the genome and its GenBank file
+
+
+def test_metagenomics_tasks_read_the_grinder_labels(tmp_path):
+    """MetagenomicDC's published reads are Grinder output: the paper config's header regex takes
+    the taxonomy after `description` as the label (a stand-in in Grinder's header layout)."""
+    cfg = yaml.safe_load(PAPER.read_text())
+    params = cfg["tasks"]["metagenomics_shotgun"]["params"]
+    assert cfg["tasks"]["metagenomics_amplicon"]["params"] == params
+    taxa = ["Bacilli Bacillales Bacillaceae Bacillus",
+            "Gammaproteobacteria Enterobacterales Enterobacteriaceae Escherichia"]
+    rng = __import__("random").Random(0)
+    reads = tmp_path / "16S-reads.fa"
+    with reads.open("w") as fh:
+        for i in range(60):
+            seq = "".join(rng.choice("ACGT") for _ in range(80))
+            fh.write(f">{i + 1} reference=seq{i % 7} position=complement({i + 3}..{i + 82}) "
+                     f'errors=41%G description="{taxa[i % 2]}"\n{seq}\n')
+    res = subprocess.run([sys.executable, "-m", "genomic_ulmfit", "labelled-table", "--table", str(reads),
+                          "--format", "fasta", "--header-regex", params["header_regex"],
+                          "--fractions", ",".join(map(str, params["fractions"])), "--out", str(tmp_path / "d.tsv")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    data = pd.read_csv(tmp_path / "d.tsv", sep="\t")
+    assert sorted(data["label"].unique()) == taxa and len(data) == 60
+    assert data["id"].astype(str).tolist()[:1] and set(data["split"]) == {"train", "valid", "test"}

@@ -172,3 +172,39 @@ def test_unknown_checksum_downloads_unverified_and_records_it(sources: dict, sha
     assert (tmp_path / "Ecoli_prom.fa.sha256").read_text() == f"{src['sha256']}  Ecoli_prom.fa\n"
     with pytest.raises(ValueError, match="not 64 hex digits"):
         fetch(src["url"], tmp_path / "x.fa", "abc", mirror=str(shared_data), mirror_path=src["mirror_path"])
+
+
+def test_mirror_replaces_remote_sources_only(tmp_path: Path, http_serve) -> None:
+    """With a mirror set, a file:// or plain-path source is read where it is (it used to be
+    looked up in the mirror, under a mirror_path it may not have); remote ones come from the mirror."""
+    local = tmp_path / "mine.tsv"
+    local.write_text("id\tsequence\n")
+    sha = hashlib.sha256(local.read_bytes()).hexdigest()
+    (tmp_path / "served").mkdir()
+    mirror = http_serve(tmp_path / "served")  # holds nothing
+    for url in (local.as_uri(), str(local)):
+        assert resolve_url(url, mirror, None) == url
+        got = fetch(url, tmp_path / "out" / "mine.tsv", sha, mirror=mirror, mirror_path=None)
+        assert got.read_bytes() == local.read_bytes()
+    assert resolve_url("https://example.org/a.fa", mirror, "x/a.fa") == f"{mirror}/x/a.fa"
+
+
+def test_cli_mirror_with_a_local_source_and_one_line_failures(tmp_path: Path, capsys) -> None:
+    import json
+
+    from genomic_ulmfit.cli import main
+    local = tmp_path / "mine.fa"
+    local.write_text(">a\nACGT\n")
+    sha = hashlib.sha256(local.read_bytes()).hexdigest()
+    entry = {"name": "my_fa", "url": local.as_uri(), "sha256": sha, "mirror_path": "elsewhere/mine.fa"}
+    main(["fetch", "--source", json.dumps(entry), "--out", str(tmp_path / "o" / "mine.fa"),
+          "--mirror", str(tmp_path / "no-such-mirror")])
+    assert (tmp_path / "o" / "mine.fa").read_text() == ">a\nACGT\n"
+    with pytest.raises(SystemExit) as err:
+        main(["fetch", "--source", json.dumps({**entry, "sha256": "1" * 64}), "--out", str(tmp_path / "p" / "mine.fa")])
+    assert err.value.code == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if "ERROR" in line]
+    assert len(lines) == 1 and "'my_fa'" in lines[0] and "1" * 64 in lines[0] and sha in lines[0]
+    assert not (tmp_path / "p").exists() or list((tmp_path / "p").iterdir()) == []
+    with pytest.raises(SystemExit):
+        main(["fetch", "--source", "{not json", "--out", str(tmp_path / "q")])

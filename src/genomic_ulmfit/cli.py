@@ -77,12 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("fetch", help="download and verify one file")
-    p.add_argument("--url", required=True)
-    p.add_argument("--sha256", required=True)
+    p = sub.add_parser("fetch", help="download and verify one file (a url, an archive member, an OSF file "
+                                      "or an NCBI genome by name)")
+    p.add_argument("--source", default=None,
+                   help="the source entry as one JSON object: url, sha256, mirror_path and member, osf or "
+                        "ncbi_genome (resources/sources.yaml; the download rule passes it); 'name' labels messages")
+    p.add_argument("--url", default=None, help="the file's URL (overrides the entry's)")
+    p.add_argument("--sha256", default=None, help="expected sha256, or null/None when not known (overrides the entry's)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--mirror", default=None, help="base URL or directory that replaces the source")
-    p.add_argument("--mirror-path", default=None, help="the file's path inside the mirror")
+    p.add_argument("--mirror", default=None, help="base URL or directory that replaces remote sources")
+    p.add_argument("--mirror-path", default=None, help="the file's path inside the mirror (overrides the entry's)")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="where archives are kept once downloaded (default: <out's folder>/_archives)")
     _common(p)
 
     p = sub.add_parser("ecoli-dataset", add_help=False,
@@ -470,8 +476,20 @@ def _write_json(path: Path | None, obj) -> None:
 def run(args: argparse.Namespace) -> None:
     cmd = args.command
     if cmd == "fetch":
-        from .sources import fetch
-        fetch(args.url, args.out, args.sha256, mirror=args.mirror, mirror_path=args.mirror_path)
+        from .sources import FetchError, fetch_source
+        entry = json.loads(args.source) if args.source else {}
+        if not isinstance(entry, dict):
+            raise ValueError(f"--source must be a JSON object (a source entry), got {args.source!r}")
+        for key, value in (("url", args.url), ("sha256", args.sha256), ("mirror_path", args.mirror_path)):
+            if value is not None:
+                entry[key] = value
+        if "sha256" not in entry:
+            raise ValueError("fetch needs the expected sha256 (--sha256, or sha256 in --source; null when not known)")
+        try:
+            fetch_source(entry, args.out, mirror=args.mirror or None, cache_dir=args.cache_dir)
+        except FetchError as e:  # one line naming the source, the URL/member and what was expected
+            logger.error("%s", e)
+            raise SystemExit(1) from None
     elif cmd == "tokenize":
         from .corpus import build_corpus
         from .kmers import KmerTokenizer

@@ -218,14 +218,29 @@ def _check_interpret(config: dict, sources: dict, need) -> None:
 def load_sources(paths: str | Path | list, base: Path | None = None) -> dict:
     """The sources of one YAML file or of several (config `sources`: a path or a list),
     paths relative to `base`. `sha256: null` marks a checksum not known yet (recorded at
-    the first download). A name defined in two files is an error."""
+    the first download). A name defined in two files is an error.
+
+    Each source is a url, or an archive member (url + `member`), an OSF file (`osf`) or an
+    NCBI genome by name (`ncbi_genome`; genomic_ulmfit.sources). The last two need no url:
+    without one they get a page for people (osf.io / NCBI Datasets)."""
+    from .sources import default_url, source_kind, source_problem
+
     sources: dict = {}
     for path in [paths] if isinstance(paths, (str, Path)) else paths:
         path = Path(base) / path if base is not None else Path(path)
         for name, src in (yaml.safe_load(path.read_text()) or {}).items():
-            missing = [k for k in ("url", "sha256", "mirror_path") if k not in src]
+            if not isinstance(src, dict):
+                raise ConfigError(f"{path}: source {name!r} is not a mapping (url, sha256, mirror_path, ...)")
+            problem = source_problem(src)
+            if problem:
+                raise ConfigError(f"{path}: source {name!r}: {problem}")
+            resolved = source_kind(src) in ("osf", "ncbi_genome")
+            required = ("sha256", "mirror_path") if resolved else ("url", "sha256", "mirror_path")
+            missing = [k for k in required if k not in src]
             if missing:
                 raise ConfigError(f"{path}: source {name!r} lacks {missing}")
+            if resolved and not src.get("url"):
+                src = {**src, "url": default_url(src)}
             if name in sources:
                 raise ConfigError(f"{path}: source {name!r} is already defined in {sources[name]['_file']}")
             sources[name] = {**src, "_file": str(path)}

@@ -1,40 +1,93 @@
 """Checksum-verified downloads of the workflow's public input files.
 
-`fetch` takes a file from its canonical URL or, when a mirror is given, from
-mirror + "/" + mirror_path (a local HTTP server, a directory or a file:// URL).
-The file is streamed to a temporary file next to `dest`, its sha256 is checked,
-and only then is it moved to `dest` with os.replace, so `dest` is either absent
-or complete and verified: a later step can never read a truncated download.
+One way to download (`fetch`; the workflow's `download` rule calls it through
+`genomic-ulmfit fetch --source '<entry as JSON>'`) for four kinds of source entry
+(resources/sources.yaml, resources/paper_sources.yaml):
+
+* a plain file: `url` (http(s)://, ftp://, file:// or a local path);
+* an archive member: `url` names a .tar.gz/.tgz/.tar/.zip, `member:` a file or a directory
+  inside it, relative to the archive root (a path that is not at the root is also looked
+  up under the archive's one top-level folder when it has exactly one). The archive is
+  downloaded once into a cache (`cache_dir`, the workflow's resources/downloads/_archives),
+  verified against `sha256` (the archive's checksum) and shared by every member of it;
+  a member whose path ends in "/" is a directory and becomes a directory output;
+* an OSF file: `osf: {node: 4htpy, path: mRNAs.train16K.fa}`, found through the OSF API
+  (api.osf.io/v2/nodes/<node>/files/osfstorage/, JSON:API, paginated) at download time;
+* an NCBI genome by name: `ncbi_genome: {taxon: "Bacillus sp. MYb78"}` (or `accession:` to
+  pin one), resolved through NCBI Datasets v2 (genome/taxon/<taxon>/dataset_report: the
+  RefSeq reference genome, else the highest-level, latest RefSeq assembly of exactly that
+  organism), then its <accession>_<assembly>_genomic.fna.gz from the genomes FTP. What it
+  resolved to is logged and written to `<dest>.resolved.json`, to pin it with `accession:`.
+
+With a mirror (a local HTTP server, a directory or a file:// URL) a remote source of any
+kind is read from mirror + "/" + mirror_path: the final file (or directory), nothing
+resolved; a source whose url is file:// or a local path is read where it is.
+
+Every file is streamed to a temporary file next to its destination, checked, and only
+then moved into place with os.replace, so `dest` is either absent or complete and
+verified. `sha256: None` accepts an unknown checksum: the sha256 is logged and written to
+`<file>.sha256` (for an archive member: the archive's, in the cache). Failures raise
+FetchError with a one-line message naming the source, the URL/member and what was
+expected; nothing partial is left behind.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import posixpath
 import re
+import shutil
 import sys
+import tarfile
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
-from contextlib import contextmanager
+import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from tqdm import tqdm
 
-__all__ = ["FetchError", "fetch", "resolve_url", "sha256_of"]
+__all__ = [
+    "FETCH_KEYS", "FetchError", "default_url", "NCBI_DATASETS_API", "NCBI_GENOMES_FTP", "OSF_API", "fetch",
+    "fetch_source", "ncbi_ftp_url", "pick_assembly", "resolve_url", "sha256_of", "source_file_name", "source_kind",
+    "source_problem",
+]
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
+# Public endpoints; each can be redirected by an environment variable (tests, proxies).
+OSF_API = "https://api.osf.io/v2"
+NCBI_DATASETS_API = "https://api.ncbi.nlm.nih.gov/datasets/v2"
+NCBI_GENOMES_FTP = "https://ftp.ncbi.nlm.nih.gov/genomes/all"
+_ENDPOINT_ENV = {
+    "osf": ("GULMFIT_OSF_API", OSF_API),
+    "ncbi_datasets": ("GULMFIT_NCBI_DATASETS_API", NCBI_DATASETS_API),
+    "ncbi_ftp": ("GULMFIT_NCBI_FTP", NCBI_GENOMES_FTP),
+}
+
+# The keys of a source entry that decide what is downloaded (the download rule passes
+# these, as one JSON object, to `genomic-ulmfit fetch --source`).
+FETCH_KEYS = ("url", "sha256", "mirror_path", "member", "osf", "ncbi_genome")
+_KINDS = ("member", "osf", "ncbi_genome")
+
 
 class FetchError(RuntimeError):
     """A download failed or did not match its expected checksum."""
+
+
+def _endpoint(which: str) -> str:
+    env, default = _ENDPOINT_ENV[which]
+    return (os.environ.get(env) or default).rstrip("/")
 
 
 def sha256_of(path: str | os.PathLike[str]) -> str:
@@ -46,9 +99,112 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+# -- source entries --------------------------------------------------------------------
+
+
+def source_kind(entry: dict) -> str:
+    """'member', 'osf', 'ncbi_genome' or 'url' (a plain file)."""
+    kinds = [k for k in _KINDS if entry.get(k) is not None]
+    if len(kinds) > 1:
+        raise ValueError(f"a source is one kind, but this one sets {kinds}")
+    return kinds[0] if kinds else "url"
+
+
+_ACCESSION_RE = re.compile(r"^GC[AF]_\d{9}\.\d+$")
+
+
+def source_problem(entry: dict) -> str | None:
+    """What is wrong with the kind-specific keys of a source entry, or None."""
+    try:
+        kind = source_kind(entry)
+    except ValueError as e:
+        return f"{e}; a source is a url, an archive member (url + member), osf or ncbi_genome"
+    if kind == "member":
+        member = entry["member"]
+        if not isinstance(member, str) or not member.strip("/"):
+            return f"member must be a path inside the archive, got {member!r}"
+        if member.startswith("/") or _unsafe_path(member.rstrip("/")):
+            return f"member {member!r} must be a relative path inside the archive without '..'"
+    elif kind == "osf":
+        spec = entry["osf"]
+        if not isinstance(spec, dict) or not isinstance(spec.get("node"), str) \
+                or not isinstance(spec.get("path"), str) or not spec["path"].strip("/"):
+            return f"osf must be {{node: <project id>, path: <file path in osfstorage>}}, got {spec!r}"
+        extra = sorted(set(spec) - {"node", "path"})
+        if extra:
+            return f"osf has unknown keys {extra}; allowed: ['node', 'path']"
+    elif kind == "ncbi_genome":
+        spec = entry["ncbi_genome"]
+        if not isinstance(spec, dict) or not (spec.get("taxon") or spec.get("accession")):
+            return f"ncbi_genome must be {{taxon: <organism name>}} and/or {{accession: GCF_...}}, got {spec!r}"
+        extra = sorted(set(spec) - {"taxon", "accession", "assembly_name"})
+        if extra:
+            return f"ncbi_genome has unknown keys {extra}; allowed: ['accession', 'assembly_name', 'taxon']"
+        if spec.get("accession") and not _ACCESSION_RE.match(str(spec["accession"])):
+            return f"ncbi_genome accession {spec['accession']!r} is not of the form GCF_000000000.1"
+        if spec.get("assembly_name") and not spec.get("accession"):
+            return "ncbi_genome assembly_name needs an accession"
+    return None
+
+
+def default_url(entry: dict) -> str | None:
+    """A page for people, for kinds that need no literal download URL (osf, ncbi_genome)."""
+    kind = source_kind(entry)
+    if kind == "osf":
+        return f"https://osf.io/{entry['osf']['node']}/files/osfstorage/{entry['osf']['path'].strip('/')}"
+    if kind == "ncbi_genome":
+        spec = entry["ncbi_genome"]
+        term = spec.get("accession") or spec["taxon"]
+        return f"https://www.ncbi.nlm.nih.gov/datasets/genome/?taxon={urllib.parse.quote(str(term))}" \
+            if not spec.get("accession") else f"https://www.ncbi.nlm.nih.gov/datasets/genome/{term}/"
+    return None
+
+
+def _ftp_assembly_name(name: str) -> str:
+    """The assembly name as NCBI's genomes FTP spells it in directory and file names."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+def source_file_name(entry: dict) -> str:
+    """The file (or directory) name a source is downloaded to: the member's or the OSF
+    path's last part, `genomic.fna.gz` (or the pinned assembly's FTP name) for an NCBI
+    genome, else the last part of the url."""
+    kind = source_kind(entry)
+    if kind == "member":
+        return posixpath.basename(entry["member"].rstrip("/"))
+    if kind == "osf":
+        return posixpath.basename(entry["osf"]["path"].rstrip("/"))
+    if kind == "ncbi_genome":
+        spec = entry["ncbi_genome"]
+        if spec.get("accession") and spec.get("assembly_name"):
+            return f"{spec['accession']}_{_ftp_assembly_name(spec['assembly_name'])}_genomic.fna.gz"
+        return "genomic.fna.gz"
+    return Path(urllib.parse.urlsplit(entry["url"]).path).name
+
+
+# -- locations -------------------------------------------------------------------------
+
+
+def _is_local(url: str) -> bool:
+    """file:// or a plain path (one letter before ':' is a Windows drive, not a scheme)."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    return scheme == "file" or len(scheme) <= 1
+
+
+def _local_path(location: str) -> Path | None:
+    """The path of a file:// URL or plain path; None for remote URLs."""
+    parts = urllib.parse.urlsplit(location)
+    if parts.scheme.lower() == "file":
+        return Path(urllib.request.url2pathname(parts.path))
+    if len(parts.scheme) <= 1:
+        return Path(location)
+    return None
+
+
 def resolve_url(url: str, mirror: str | None = None, mirror_path: str | None = None) -> str:
-    """The location actually read: `url`, or mirror + "/" + mirror_path when a mirror is set."""
-    if not mirror:
+    """The location actually read: `url`, or mirror + "/" + mirror_path when a mirror is set.
+    A mirror replaces remote sources only: a file:// or local-path `url` is read where it is."""
+    if not mirror or (url and _is_local(url)):
         return url
     if not mirror_path:
         raise ValueError(f"a mirror ({mirror}) was given for {url} but no mirror_path to find it there")
@@ -61,7 +217,7 @@ def resolve_url(url: str, mirror: str | None = None, mirror_path: str | None = N
 
 @contextmanager
 def _open_source(location: str, timeout: float) -> Iterator[tuple[BinaryIO, int | None]]:
-    """Open http(s)://, file:// or a plain path; yield (stream, size in bytes if known)."""
+    """Open http(s)://, ftp://, file:// or a plain path; yield (stream, size in bytes if known)."""
     scheme = urllib.parse.urlsplit(location).scheme.lower()
     if scheme in ("http", "https", "ftp"):
         request = urllib.request.Request(location, headers={"User-Agent": "genomic-ulmfit"})
@@ -69,18 +225,17 @@ def _open_source(location: str, timeout: float) -> Iterator[tuple[BinaryIO, int 
             length = response.headers.get("Content-Length")
             yield response, int(length) if length and length.isdigit() else None
         return
-    if scheme == "file":
-        path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(location).path))
-    elif scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
+    path = _local_path(location)
+    if path is None:
         raise ValueError(f"unsupported URL scheme '{scheme}' in {location}; expected http(s)://, file:// or a path")
-    else:
-        path = Path(location)
     with open(path, "rb") as fh:
         yield fh, path.stat().st_size
 
 
 def _copy_stream(src: BinaryIO, dst: BinaryIO, size: int | None, label: str) -> tuple[int, str]:
     """Copy src to dst, hashing on the way; returns (bytes copied, sha256)."""
+    from tqdm import tqdm  # here: genomic_ulmfit.config imports this module for its entry checks
+
     digest = hashlib.sha256()
     copied = 0
     # A progress bar only helps a person watching; in logs it is noise.
@@ -110,46 +265,47 @@ def _normalise_sha256(sha256: str | None, url: str) -> str | None:
     return value
 
 
-def fetch(
-    url: str,
-    dest: str | os.PathLike[str],
-    sha256: str | None,
-    mirror: str | None = None,
-    mirror_path: str | None = None,
-    *,
-    timeout: float = 60.0,
-) -> Path:
-    """Download `url` (or its copy in `mirror`) to `dest`, verifying `sha256`.
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
 
-    With `sha256=None` (or "null"/"none": a source whose checksum is not known yet) the file
-    is accepted unverified; its sha256 is logged and recorded in `<dest>.sha256`.
-    An existing `dest` with the expected checksum is kept without downloading.
-    Raises FetchError naming the URL used and the expected and actual sha256;
-    after a failure neither `dest` nor a temporary file is left behind.
-    """
-    dest = Path(dest)
-    expected = _normalise_sha256(sha256, url)
-    location = resolve_url(url, mirror, mirror_path)
-    if expected and dest.is_file() and sha256_of(dest) == expected:
-        logger.info("%s already present with sha256 %s; not downloading", dest, expected)
-        return dest
+
+def _write_record(path: Path, sha: str) -> Path:
+    record = path.with_name(path.name + ".sha256")
+    record.write_text(f"{sha}  {path.name}\n")
+    return record
+
+
+def _replace(tmp: Path, dest: Path) -> None:
+    """Move a finished temporary file or directory onto `dest`, whatever `dest` is now."""
+    if dest.is_dir() and not dest.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
+        os.replace(dest, old / dest.name)
+        os.replace(tmp, dest)
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    if tmp.is_dir() and (dest.is_file() or dest.is_symlink()):
+        dest.unlink()
+    os.replace(tmp, dest)
+
+
+def _download(location: str, dest: Path, expected: str | None, timeout: float, prefix: str) -> tuple[int, str]:
+    """Stream `location` to a temporary file next to `dest`, check its size and sha256 and
+    move it onto `dest`. Returns (bytes, sha256). Leaves nothing behind on failure."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     actual: str | None = None
-    started = time.monotonic()
-    logger.info("fetching %s -> %s", location, dest)
     try:
         with os.fdopen(fd, "wb") as out, _open_source(location, timeout) as (src, size):
             copied, actual = _copy_stream(src, out, size, dest.name)
         if size is not None and copied != size:
             raise FetchError(
-                f"download of {location} is truncated: got {copied} of {size} bytes "
+                f"{prefix}download of {location} is truncated: got {copied} of {size} bytes "
                 f"(expected sha256 {expected or 'unset'}, actual sha256 {actual})"
             )
         if expected and actual != expected:
             raise FetchError(
-                f"checksum mismatch for {location}: expected sha256 {expected}, actual sha256 {actual} "
+                f"{prefix}checksum mismatch for {location}: expected sha256 {expected}, actual sha256 {actual} "
                 f"({copied} bytes)"
             )
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; downloads are shared inputs
@@ -159,14 +315,558 @@ def fetch(
         if isinstance(err, FetchError) or not isinstance(err, Exception):
             raise
         raise FetchError(
-            f"could not fetch {location}: {err} "
+            f"{prefix}could not fetch {location}: {_one_line(err)} "
             f"(expected sha256 {expected or 'unset'}, actual sha256 {actual or 'not computed'})"
         ) from err
-    if not expected:
-        record = dest.with_name(dest.name + ".sha256")
-        record.write_text(f"{actual}  {dest.name}\n")
-        logger.warning("%s fetched without a checksum to verify (sha256: null); its sha256 is %s, "
+    return copied, actual
+
+
+def _fetch_file(location: str, dest: Path, expected: str | None, timeout: float, prefix: str,
+                *, record_unverified: bool = True) -> Path:
+    """_download, then the `sha256: null` record and the log lines."""
+    started = time.monotonic()
+    logger.info("%sfetching %s -> %s", prefix, location, dest)
+    copied, actual = _download(location, dest, expected, timeout, prefix)
+    if not expected and record_unverified:
+        record = _write_record(dest, actual)
+        logger.warning("%s%s fetched without a checksum to verify (sha256: null); its sha256 is %s, "
                        "recorded in %s: put it in the source's sha256 to verify later downloads",
-                       location, actual, record)
+                       prefix, location, actual, record)
     logger.info("fetched %s (%d bytes, sha256 %s) in %.1f s", dest, copied, actual, time.monotonic() - started)
     return dest
+
+
+# -- the entry point -------------------------------------------------------------------
+
+
+def fetch(
+    url: str,
+    dest: str | os.PathLike[str],
+    sha256: str | None,
+    mirror: str | None = None,
+    mirror_path: str | None = None,
+    *,
+    member: str | None = None,
+    osf: dict | None = None,
+    ncbi_genome: dict | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    timeout: float = 60.0,
+) -> Path:
+    """Download a source to `dest`, verifying `sha256`.
+
+    `url` alone: that file. With `member`: that file or directory inside the archive at `url`
+    (`sha256` is the archive's; the archive is cached in `cache_dir`, default
+    `<dest's folder>/_archives`). With `osf` ({node, path}): that file of the OSF project,
+    found through the OSF API. With `ncbi_genome` ({taxon} or {accession}): that genome's
+    genomic.fna.gz, resolved through NCBI Datasets (recorded in `<dest>.resolved.json`).
+    With `mirror`: a remote source of any kind is read from mirror + "/" + mirror_path
+    instead (the final file or directory); a file:// or local-path `url` is read where it is.
+
+    With `sha256=None` (or "null"/"none": a source whose checksum is not known yet) the file
+    is accepted unverified; its sha256 is logged and recorded in `<file>.sha256`.
+    An existing `dest` with the expected checksum is kept without downloading.
+    Raises FetchError with one line naming the source, the URL (and member) used and what was
+    expected; after a failure neither `dest` nor a temporary file is left behind.
+    """
+    dest = Path(dest)
+    entry = {"url": url, "member": member, "osf": osf, "ncbi_genome": ncbi_genome}
+    problem = source_problem(entry)
+    if problem:
+        raise ValueError(f"source {name or url!r}: {problem}")
+    kind = source_kind(entry)
+    prefix = f"source {name!r}: " if name else ""
+    expected = _normalise_sha256(sha256, url or name or str(dest))
+    if expected and kind != "member" and dest.is_file() and sha256_of(dest) == expected:
+        logger.info("%s already present with sha256 %s; not downloading", dest, expected)
+        return dest
+    local_url = bool(url) and _is_local(url)
+    if mirror and not local_url:
+        return _fetch_from_mirror(url, dest, expected, mirror, mirror_path, kind, member, timeout, prefix)
+    if kind == "member":
+        return _fetch_member(url, member, dest, expected, cache_dir, timeout, prefix)
+    if kind == "osf":
+        location, osf_sha = _osf_resolve(osf, timeout, prefix)
+        check = expected or osf_sha
+        if not expected and osf_sha:
+            logger.info("%sno sha256 in the source; verifying against the sha256 OSF reports, %s", prefix, osf_sha)
+        _fetch_file(location, dest, check, timeout, prefix, record_unverified=False)
+        if not expected:
+            record = _write_record(dest, sha256_of(dest))
+            logger.warning("%sOSF %s/%s fetched with sha256: null; its sha256 %s is recorded in %s: put it in "
+                           "the source's sha256 to verify later downloads", prefix, osf["node"], osf["path"],
+                           record.read_text().split()[0], record)
+        return dest
+    if kind == "ncbi_genome":
+        resolved = _ncbi_resolve(ncbi_genome, timeout, prefix)
+        location = ncbi_ftp_url(resolved["accession"], resolved["assembly_name"])
+        _fetch_file(location, dest, expected, timeout, prefix)
+        resolved["url"] = location
+        resolved["sha256"] = sha256_of(dest) if not expected else expected
+        _write_json_atomic(dest.with_name(dest.name + ".resolved.json"), resolved)
+        logger.info("%sresolved %s to %s %s (%s); pin it with ncbi_genome: {accession: %s, assembly_name: %s}",
+                    prefix, json.dumps(ncbi_genome), resolved["accession"], resolved["assembly_name"],
+                    resolved["reason"], resolved["accession"], json.dumps(resolved["assembly_name"]))
+        return dest
+    return _fetch_file(url, dest, expected, timeout, prefix)
+
+
+def fetch_source(entry: dict, dest: str | os.PathLike[str], mirror: str | None = None, *,
+                 name: str | None = None, cache_dir: str | os.PathLike[str] | None = None,
+                 timeout: float = 60.0) -> Path:
+    """`fetch` for one entry of a sources YAML file (url, sha256, mirror_path and member, osf
+    or ncbi_genome); `name` (or the entry's `name`) labels the messages."""
+    unknown = sorted(set(entry) - set(FETCH_KEYS) - {"name", "description"})
+    if unknown:
+        raise ValueError(f"source {name or entry.get('name')!r}: unknown keys {unknown}; allowed: {sorted(FETCH_KEYS)}")
+    url = entry.get("url") or default_url(entry) or ""
+    if not url and source_kind(entry) in ("url", "member"):
+        raise ValueError(f"source {name or entry.get('name')!r} has no url")
+    return fetch(url, dest, entry.get("sha256"), mirror=mirror or None, mirror_path=entry.get("mirror_path"),
+                 member=entry.get("member"), osf=entry.get("osf"), ncbi_genome=entry.get("ncbi_genome"),
+                 cache_dir=cache_dir, name=name or entry.get("name"), timeout=timeout)
+
+
+def _write_json_atomic(path: Path, obj: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(obj, indent=2) + "\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def _fetch_from_mirror(url: str, dest: Path, expected: str | None, mirror: str, mirror_path: str | None,
+                       kind: str, member: str | None, timeout: float, prefix: str) -> Path:
+    """A remote source's final file (or directory) from the mirror."""
+    location = resolve_url(url, mirror, mirror_path)
+    if kind != "member":
+        return _fetch_file(location, dest, expected, timeout, prefix)
+    # The mirror holds the member itself; the source's sha256 is the archive's.
+    if expected:
+        logger.info("%s%s: the source's sha256 is its archive's; the mirror's copy of member %s is not checked",
+                    prefix, location, member)
+    src = _local_path(location)
+    if member.endswith("/") or (src is not None and src.is_dir()):
+        if src is None:
+            raise FetchError(f"{prefix}directory member {member!r} cannot be read from an HTTP mirror ({location}); "
+                             f"expected a local directory or file:// mirror holding it under {mirror_path!r}")
+        if not src.is_dir():
+            raise FetchError(f"{prefix}could not fetch {location}: expected the directory of member {member!r} there")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
+        try:
+            shutil.copytree(src, tmp, dirs_exist_ok=True)
+            os.chmod(tmp, 0o755)
+            _replace(tmp, dest)
+        except BaseException as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(err, Exception):
+                raise FetchError(f"{prefix}could not copy {location}: {_one_line(err)}") from err
+            raise
+        logger.info("%scopied directory %s -> %s", prefix, location, dest)
+        return dest
+    return _fetch_file(location, dest, None, timeout, prefix, record_unverified=False)
+
+
+# -- archive members -------------------------------------------------------------------
+
+
+def _unsafe_path(name: str) -> bool:
+    """True for a path that could leave the folder it is extracted into."""
+    if not name or name.startswith("/") or "\\" in name or re.match(r"^[A-Za-z]:", name):
+        return True
+    return any(part in ("..", "") for part in name.split("/"))
+
+
+def _norm(name: str) -> str:
+    """An archive entry name without a leading './' and trailing '/'."""
+    while name.startswith("./"):
+        name = name[2:]
+    return name.rstrip("/")
+
+
+class _Archive:
+    """The entries of a .tar(.gz/.bz2/.xz) or .zip: {name: (kind, handle)}, kind 'file'/'dir'/'other'."""
+
+    def __init__(self, path: Path, label: str):
+        self.path = path
+        self._zip = self._tar = None
+        if zipfile.is_zipfile(path):
+            self._zip = zipfile.ZipFile(path)
+            infos = self._zip.infolist()
+            self.entries = {_norm(i.filename): ("dir" if i.is_dir() else "file", i) for i in infos}
+        elif tarfile.is_tarfile(path):
+            self._tar = tarfile.open(path, "r:*")
+            members = self._tar.getmembers()
+            self.entries = {_norm(m.name): ("dir" if m.isdir() else "file" if m.isfile() else "other", m)
+                            for m in members}
+        else:
+            raise FetchError(f"{label}is not a .tar.gz/.tgz/.tar/.zip archive")
+        self.entries.pop("", None)  # './' itself
+        # Folders a zip (or tar) holds only implicitly, through the paths of their files.
+        for entry_name in list(self.entries):
+            parts = entry_name.split("/")
+            for i in range(1, len(parts)):
+                self.entries.setdefault("/".join(parts[:i]), ("dir", None))
+
+    def open(self, handle) -> BinaryIO:
+        return self._zip.open(handle) if self._zip is not None else self._tar.extractfile(handle)
+
+    def close(self) -> None:
+        (self._zip or self._tar).close()
+
+    def find(self, member: str) -> str | None:
+        """The entry name of `member`: at the root, or under the archive's only top-level folder."""
+        if member in self.entries:
+            return member
+        tops = {n.split("/", 1)[0] for n in self.entries}
+        if len(tops) == 1:
+            (top,) = tops
+            if self.entries.get(top, ("",))[0] == "dir" and f"{top}/{member}" in self.entries:
+                return f"{top}/{member}"
+        return None
+
+    def missing_message(self, member: str) -> str:
+        base = posixpath.basename(member).lower()
+        want = member.lower()
+        names = sorted(self.entries)
+        near = [n for n in names if n.lower() == want or n.lower().endswith("/" + want)]
+        near += [n for n in names if n not in near and n.lower().rsplit("/", 1)[-1] == base]
+        tops = sorted({n.split("/", 1)[0] for n in names})
+        shown_tops = tops[:8] + ([f"... {len(tops) - 8} more"] if len(tops) > 8 else [])
+        hint = f"paths ending in {posixpath.basename(member)!r}: {near[:5]}" if near else "no path ends in it"
+        return (f"has no member {member!r} (a path relative to the archive root); {hint}; "
+                f"its top-level entries: {shown_tops} ({len(names)} entries in all): set member: to one of its paths")
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` (POSIX); removed afterwards. Two jobs fetching the same
+    archive then download it once; without the lock (elsewhere) both would, still safely."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _archive_is_valid(path: Path, expected: str | None) -> bool:
+    """A cached archive with the expected sha256, or (sha256 unknown) the one recorded at its download."""
+    if not path.is_file():
+        return False
+    actual = sha256_of(path)
+    if expected:
+        return actual == expected
+    record = path.with_name(path.name + ".sha256")
+    return record.is_file() and record.read_text().split()[:1] == [actual]
+
+
+def _cached_archive(url: str, expected: str | None, cache_dir: Path, timeout: float, prefix: str) -> Path:
+    """The archive at `url`, downloaded once into `cache_dir` and verified."""
+    archive_name = Path(urllib.parse.urlsplit(url).path).name or "archive"
+    created = not cache_dir.exists()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / archive_name
+    try:
+        with _locked(cache_dir / f".{archive_name}.lock"):
+            if _archive_is_valid(path, expected):
+                logger.info("%susing the cached archive %s (sha256 %s)", prefix, path, expected or "as recorded")
+                return path
+            _fetch_file(url, path, expected, timeout, prefix)
+            return path
+    except BaseException:
+        if created and not any(cache_dir.iterdir()):
+            cache_dir.rmdir()  # a failed first download leaves no empty cache behind
+        raise
+
+
+def _fetch_member(url: str, member: str, dest: Path, expected: str | None, cache_dir, timeout: float,
+                  prefix: str) -> Path:
+    local = _local_path(url) if _is_local(url) else None
+    if local is not None:
+        # A local archive is read where it is, after checking it.
+        if not local.is_file():
+            raise FetchError(f"{prefix}could not fetch {url}: no such archive file (member {member!r})")
+        actual = sha256_of(local)
+        if expected and actual != expected:
+            raise FetchError(f"{prefix}checksum mismatch for {url}: expected sha256 {expected}, actual sha256 {actual} "
+                             f"(the archive holding member {member!r})")
+        if not expected:
+            logger.warning("%s%s read without a checksum to verify (sha256: null); the archive's sha256 is %s: "
+                           "put it in the source's sha256", prefix, url, actual)
+        archive_path = local
+    else:
+        cache = Path(cache_dir) if cache_dir is not None else dest.parent / "_archives"
+        archive_path = _cached_archive(url, expected, cache, timeout, prefix)
+    label = f"{prefix}{archive_path.name} (from {url}) "
+    try:
+        archive = _Archive(archive_path, label)
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as err:
+        raise FetchError(f"{label}could not be read as an archive: {_one_line(err)}") from err
+    try:
+        return _extract(archive, member, dest, label, prefix)
+    finally:
+        archive.close()
+
+
+def _extract(archive: _Archive, member: str, dest: Path, label: str, prefix: str) -> Path:
+    want_dir = member.endswith("/")
+    wanted = _norm(member.strip("/"))
+    found = archive.find(wanted)
+    if found is None:
+        raise FetchError(label + archive.missing_message(wanted))
+    kind, handle = archive.entries[found]
+    if kind == "other":
+        raise FetchError(f"{label}member {found!r} is a link or special file, not a file or directory; refusing it")
+    if want_dir and kind != "dir":
+        raise FetchError(f"{label}member {found!r} is a file, but the source names a directory ({member!r})")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "file":
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out, archive.open(handle) as src:
+                copied, sha = _copy_stream(src, out, None, dest.name)
+            os.chmod(tmp, 0o644)
+            _replace(tmp, dest)
+        except BaseException as err:
+            tmp.unlink(missing_ok=True)
+            if isinstance(err, Exception) and not isinstance(err, FetchError):
+                raise FetchError(f"{label}could not extract member {found!r}: {_one_line(err)}") from err
+            raise
+        logger.info("%sextracted %s from %s -> %s (%d bytes, sha256 %s)",
+                    prefix, found, archive.path, dest, copied, sha)
+        return dest
+    # A directory: every entry under it, refusing paths that would leave it and links.
+    inside = [(n[len(found) + 1:], archive.entries[n]) for n in sorted(archive.entries) if n.startswith(found + "/")]
+    # Real entries first (a folder a zip holds only implicitly names no entry of its own).
+    for rel, (entry_kind, handle_) in sorted(inside, key=lambda item: item[1][1] is None):
+        raw = getattr(handle_, "name", None) or getattr(handle_, "filename", None) or rel
+        if _unsafe_path(rel) or _unsafe_path(_norm(raw)):
+            raise FetchError(f"{label}entry {raw!r} of member {found!r} would be written outside {dest}; "
+                             f"refusing to extract it")
+        if entry_kind == "other":
+            raise FetchError(f"{label}entry {raw!r} of member {found!r} is a link or special file; refusing it")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
+    files = 0
+    try:
+        for rel, (entry_kind, handle_) in inside:
+            target = tmp.joinpath(*rel.split("/"))
+            if entry_kind == "dir":
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as out, archive.open(handle_) as src:
+                shutil.copyfileobj(src, out, _CHUNK)
+            os.chmod(target, 0o644)
+            files += 1
+        for path in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
+            os.chmod(path, 0o755)
+        _replace(tmp, dest)
+    except BaseException as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, Exception) and not isinstance(err, FetchError):
+            raise FetchError(f"{label}could not extract directory member {found!r}: {_one_line(err)}") from err
+        raise
+    logger.info("%sextracted directory %s (%d files) from %s -> %s", prefix, found, files, archive.path, dest)
+    return dest
+
+
+# -- JSON APIs (OSF, NCBI Datasets) ------------------------------------------------------
+
+
+def _get_json(url: str, timeout: float, prefix: str, what: str, tries: int = 4) -> dict:
+    """GET a JSON document; retries rate limits (429) and server errors with backoff."""
+    request = urllib.request.Request(url, headers={"User-Agent": "genomic-ulmfit", "Accept": "application/json"})
+    for attempt in range(tries):
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return json.loads(response.read().decode("utf-8"))
+        except urllib.error.HTTPError as err:
+            body = ""
+            try:
+                body = _one_line(err.read().decode("utf-8", "replace"))[:300]
+            except Exception:  # noqa: BLE001 - the body only decorates the message
+                pass
+            if (err.code == 429 or err.code >= 500) and attempt < tries - 1:
+                time.sleep(2 ** attempt)
+                continue
+            raise FetchError(f"{prefix}{what}: {url} answered HTTP {err.code} {err.reason}"
+                             + (f": {body}" if body else "")) from err
+        except (urllib.error.URLError, TimeoutError, OSError) as err:
+            if attempt < tries - 1:
+                time.sleep(2 ** attempt)
+                continue
+            raise FetchError(f"{prefix}{what}: could not reach {url}: {_one_line(err)}") from err
+        except ValueError as err:
+            raise FetchError(f"{prefix}{what}: {url} did not answer JSON: {_one_line(err)}") from err
+    raise AssertionError("unreachable")
+
+
+def _osf_pages(url: str, timeout: float, prefix: str, what: str) -> Iterator[dict]:
+    """The `data` items of a paginated OSF (JSON:API) listing, following links.next."""
+    seen = set()
+    while url and url not in seen and len(seen) < 200:
+        seen.add(url)
+        page = _get_json(url, timeout, prefix, what)
+        yield from page.get("data") or []
+        url = (page.get("links") or {}).get("next")
+        if isinstance(url, dict):  # JSON:API allows link objects
+            url = url.get("href")
+
+
+def _osf_resolve(spec: dict, timeout: float, prefix: str) -> tuple[str, str | None]:
+    """(download URL, sha256 OSF reports or None) of spec's path in the node's osfstorage."""
+    node, path = spec["node"], spec["path"].strip("/")
+    what = f"OSF node {node}, file {path!r}"
+    root = f"{_endpoint('osf')}/nodes/{urllib.parse.quote(node)}/files/osfstorage/"
+    want = "/" + path
+    queue: list[tuple[str, int]] = [(root, 0)]
+    names: list[str] = []
+    by_name: list[dict] = []
+    requests = 0
+    while queue and requests < 50:
+        url, depth = queue.pop(0)
+        requests += 1
+        for item in _osf_pages(url, timeout, prefix, what):
+            attrs = item.get("attributes") or {}
+            materialized = attrs.get("materialized_path") or "/" + str(attrs.get("name", ""))
+            if attrs.get("kind") == "folder":
+                href = (((item.get("relationships") or {}).get("files") or {}).get("links") or {}).get("related")
+                href = href.get("href") if isinstance(href, dict) else href
+                # Into folders on the way to the path, or anywhere for a bare file name.
+                if href and depth < 6 and ("/" not in path or want.startswith(materialized.rstrip("/") + "/")):
+                    queue.append((href, depth + 1))
+                continue
+            names.append(materialized.lstrip("/"))
+            if materialized == want or (depth == 0 and attrs.get("name") == path):
+                return _osf_link(item, what, prefix), ((attrs.get("extra") or {}).get("hashes") or {}).get("sha256")
+            if "/" not in path and attrs.get("name") == path:
+                by_name.append(item)
+    if len(by_name) == 1:
+        item = by_name[0]
+        attrs = item["attributes"]
+        logger.info("%s%s found in a folder: %s", prefix, what, attrs.get("materialized_path"))
+        return _osf_link(item, what, prefix), ((attrs.get("extra") or {}).get("hashes") or {}).get("sha256")
+    if by_name:
+        paths = [i["attributes"].get("materialized_path") for i in by_name][:5]
+        raise FetchError(f"{prefix}{what}: the name is in several folders {paths}; give osf.path with its folder")
+    shown = names[:8] + ([f"... {len(names) - 8} more"] if len(names) > 8 else [])
+    raise FetchError(f"{prefix}OSF node {node} has no file {path!r} in osfstorage (listing {root}); "
+                     f"files there: {shown}")
+
+
+def _osf_link(item: dict, what: str, prefix: str) -> str:
+    link = (item.get("links") or {}).get("download")
+    if not link:
+        raise FetchError(f"{prefix}{what}: the OSF listing gives no links.download for it")
+    return link
+
+
+_LEVELS = {"complete genome": 4, "chromosome": 3, "scaffold": 2, "contig": 1}
+_CATEGORIES = {"reference genome": 2, "representative genome": 1}
+
+
+def _norm_name(name: object) -> str:
+    return " ".join(str(name or "").split()).casefold()
+
+
+def _assembly_rank(report: dict, taxon: str | None) -> tuple:
+    """Sort key, best last: exact organism name, RefSeq category, assembly level, release date, accession."""
+    info = report.get("assembly_info") or {}
+    level = str(info.get("assembly_level") or "").lower().replace("_", " ")
+    return (
+        taxon is not None and _norm_name((report.get("organism") or {}).get("organism_name")) == _norm_name(taxon),
+        _CATEGORIES.get(str(info.get("refseq_category") or "").lower(), 0),
+        _LEVELS.get(level, 0),
+        str(info.get("release_date") or info.get("submission_date") or ""),
+        str(report.get("accession") or ""),
+    )
+
+
+def pick_assembly(reports: list[dict], taxon: str | None) -> dict | None:
+    """The best RefSeq (GCF_) report: exact organism name first, then reference over
+    representative over none, the highest assembly level, the latest release; None if none."""
+    refseq = [r for r in reports if str(r.get("accession", "")).startswith("GCF_")]
+    return max(refseq, key=lambda r: _assembly_rank(r, taxon)) if refseq else None
+
+
+def _dataset_reports(url: str, timeout: float, prefix: str, what: str, pages: int = 10) -> list[dict]:
+    reports: list[dict] = []
+    token = None
+    for _ in range(pages):
+        page = _get_json(url + (f"&page_token={urllib.parse.quote(token)}" if token else ""), timeout, prefix, what)
+        reports.extend(page.get("reports") or [])
+        token = page.get("next_page_token")
+        if not token:
+            break
+    return reports
+
+
+def _summary(report: dict) -> dict:
+    info = report.get("assembly_info") or {}
+    return {
+        "accession": report.get("accession"),
+        "assembly_name": info.get("assembly_name"),
+        "organism_name": (report.get("organism") or {}).get("organism_name"),
+        "tax_id": (report.get("organism") or {}).get("tax_id"),
+        "refseq_category": info.get("refseq_category"),
+        "assembly_level": info.get("assembly_level"),
+        "release_date": info.get("release_date"),
+    }
+
+
+def _ncbi_resolve(spec: dict, timeout: float, prefix: str) -> dict:
+    """{accession, assembly_name, ..., reason} of an ncbi_genome spec, through NCBI Datasets v2."""
+    api = _endpoint("ncbi_datasets")
+    accession, taxon = spec.get("accession"), spec.get("taxon")
+    if accession:
+        if spec.get("assembly_name"):
+            return {"accession": accession, "assembly_name": spec["assembly_name"], "taxon": taxon,
+                    "reason": "accession and assembly name pinned in the source"}
+        what = f"NCBI genome {accession}"
+        url = f"{api}/genome/accession/{urllib.parse.quote(accession, safe='')}/dataset_report"
+        reports = [r for r in _dataset_reports(url + "?page_size=10", timeout, prefix, what)
+                   if r.get("accession") == accession]
+        if not reports or not (reports[0].get("assembly_info") or {}).get("assembly_name"):
+            raise FetchError(f"{prefix}{what}: NCBI Datasets has no assembly report for it ({url})")
+        return {**_summary(reports[0]), "taxon": taxon, "reason": "accession pinned in the source"}
+    what = f"NCBI genome of taxon {taxon!r}"
+    base = f"{api}/genome/taxon/{urllib.parse.quote(taxon, safe='')}/dataset_report"
+    query = "?filters.reference_only=true&filters.assembly_source=refseq&page_size=1000"
+    references = [r for r in _dataset_reports(base + query, timeout, prefix, what)
+                  if str((r.get("assembly_info") or {}).get("refseq_category") or "").lower() in _CATEGORIES]
+    best = pick_assembly(references, taxon)
+    if best is not None:
+        reason = (f"the RefSeq {(best.get('assembly_info') or {}).get('refseq_category')} of {taxon!r}"
+                  + (f" (best of {len(references)})" if len(references) > 1 else ""))
+        return {**_summary(best), "taxon": taxon, "reason": reason}
+    query = "?filters.assembly_source=refseq&tax_exact_match=true&page_size=1000"
+    reports = _dataset_reports(base + query, timeout, prefix, what)
+    exact = [r for r in reports if _norm_name((r.get("organism") or {}).get("organism_name")) == _norm_name(taxon)]
+    best = pick_assembly(exact, taxon)
+    if best is None:
+        found = sorted({str((r.get("organism") or {}).get("organism_name")) for r in reports})[:5]
+        raise FetchError(f"{prefix}{what}: NCBI Datasets lists no RefSeq reference genome and no RefSeq assembly "
+                         f"of exactly that organism ({base}); organisms it returned: {found or 'none'}; "
+                         f"check the taxon's spelling in NCBI Taxonomy or pin ncbi_genome: {{accession: GCF_...}}")
+    info = best.get("assembly_info") or {}
+    reason = (f"no RefSeq reference genome of {taxon!r}; the highest-level ({info.get('assembly_level')}), "
+              f"latest ({info.get('release_date')}) of its {len(exact)} RefSeq assemblies")
+    return {**_summary(best), "taxon": taxon, "reason": reason}
+
+
+def ncbi_ftp_url(accession: str, assembly_name: str) -> str:
+    """genomes/all/GCF/ddd/ddd/ddd/<acc>_<asm>/<acc>_<asm>_genomic.fna.gz on NCBI's FTP (over HTTPS)."""
+    m = re.match(r"^(GC[AF])_(\d{3})(\d{3})(\d{3})\.\d+$", accession)
+    if not m:
+        raise FetchError(f"NCBI accession {accession!r} is not of the form GCF_000000000.1")
+    stem = f"{accession}_{_ftp_assembly_name(assembly_name)}"
+    return f"{_endpoint('ncbi_ftp')}/{m[1]}/{m[2]}/{m[3]}/{m[4]}/{stem}/{stem}_genomic.fna.gz"

@@ -5,7 +5,6 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 REPO = Path(workflow.basedir).parent
 SRC = REPO / "src"
@@ -18,6 +17,7 @@ from snakemake.settings.types import DeploymentMethod  # noqa: E402
 
 from genomic_ulmfit.config import load_sources, validate_config  # noqa: E402
 from genomic_ulmfit.protocols import TAG_PATTERN, Protocols, strip_tag  # noqa: E402
+from genomic_ulmfit.sources import source_file_name  # noqa: E402
 
 SOURCES = load_sources(config["sources"], base=REPO)  # one file or a list
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml", SOURCES)
@@ -64,7 +64,7 @@ INTERPRET_DIR = f"results/interpret/{RUN}"
 
 
 def download_path(source):
-    return f"resources/downloads/{source}/{Path(urlparse(SOURCES[source]['url']).path).name}"
+    return f"resources/downloads/{source}/{source_file_name(SOURCES[source])}"
 
 
 def dataset_path(task):

@@ -1,20 +1,65 @@
-# Public inputs: fetched once, sha256-verified, written atomically.
+# Public inputs: fetched once, sha256-verified, written atomically. One rule for every kind
+# of source (genomic_ulmfit.sources): a url, an archive member (url + member; the archive is
+# cached once in resources/downloads/_archives), an OSF file (osf) or an NCBI genome by name
+# (ncbi_genome). The entry travels to `genomic-ulmfit fetch` as one JSON object.
 
-localrules: download  # needs the internet (or the mirror), not a compute node
+import json
+
+from genomic_ulmfit.sources import FETCH_KEYS
+
+localrules: download, download_directory  # need the internet (or the mirror), not a compute node
+
+ARCHIVE_CACHE = "resources/downloads/_archives"
+
+
+def fetch_entry(w):
+    """The keys of the source that decide what is downloaded, as JSON (a description edit
+    does not re-run a download)."""
+    entry = {k: v for k, v in SOURCES[w.source].items() if k in FETCH_KEYS}
+    return json.dumps({"name": w.source, **entry}, sort_keys=True)
+
+
+def fetch_mirror(w):
+    return shlex.quote(config["mirror"]) if config.get("mirror") else "''"
+
+
+# Sources whose member names a directory ("member: Species/" ends in "/") become directory outputs.
+DIRECTORY_SOURCES = sorted(n for n, s in SOURCES.items() if str(s.get("member") or "").endswith("/"))
+
+FETCH_SHELL = (
+    "{PY} fetch --source {params.source:q} --out {output:q} --mirror {params.mirror} "
+    "--cache-dir " + ARCHIVE_CACHE + " > {log} 2>&1"
+)
 
 
 rule download:
     output:
         "resources/downloads/{source}/{filename}",
     params:
-        url=lambda w: SOURCES[w.source]["url"],
-        sha256=lambda w: SOURCES[w.source]["sha256"],
-        mirror=lambda w: shlex.quote(config["mirror"]) if config.get("mirror") else "''",
-        mirror_path=lambda w: SOURCES[w.source]["mirror_path"],
+        source=fetch_entry,
+        mirror=fetch_mirror,
     log:
         "logs/download/{source}/{filename}.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "{PY} fetch --url {params.url:q} --sha256 {params.sha256} --out {output:q} "
-        "--mirror {params.mirror} --mirror-path {params.mirror_path:q} > {log} 2>&1"
+        FETCH_SHELL
+
+
+rule download_directory:
+    output:
+        directory("resources/downloads/{source}/{filename}"),
+    wildcard_constraints:
+        source="|".join(re.escape(n) for n in DIRECTORY_SOURCES) or "(?!)",  # no such source: matches nothing
+    params:
+        source=fetch_entry,
+        mirror=fetch_mirror,
+    log:
+        "logs/download/{source}/{filename}.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        FETCH_SHELL
+
+
+ruleorder: download_directory > download
