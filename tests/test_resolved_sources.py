@@ -213,7 +213,23 @@ def test_a_local_archive_is_read_where_it_is_even_with_a_mirror(tmp_path: Path) 
 # -- OSF ---------------------------------------------------------------------------------
 
 
-class _OSF(BaseHTTPRequestHandler):
+class _JsonApi(BaseHTTPRequestHandler):
+    """A stand-in API server: answers with a body of `content_type` (or another type)."""
+
+    content_type = "application/json"
+
+    def _send(self, code: int, body: bytes, ctype: str | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype or self.content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet test output
+        pass
+
+
+class _OSF(_JsonApi):
     """api.osf.io/v2 and osf.io/download stand-in for one node, in the API's JSON:API layout
     (osfclient's test fixtures): osfstorage lists 2 items a page; a folder holds one file."""
 
@@ -261,12 +277,7 @@ class _OSF(BaseHTTPRequestHandler):
                     return data
         return None
 
-    def _send(self, code: int, body: bytes, ctype: str = "application/vnd.api+json") -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    content_type = "application/vnd.api+json"  # JSON:API
 
     def do_GET(self) -> None:
         parts = urllib.parse.urlsplit(self.path)
@@ -300,9 +311,6 @@ class _OSF(BaseHTTPRequestHandler):
             if data is not None:
                 return self._send(200, data, "application/octet-stream")
         return self._send(404, json.dumps({"errors": [{"detail": "Not found."}]}).encode())
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 def _serve(handler: type[BaseHTTPRequestHandler]):
@@ -403,7 +411,7 @@ REPORTS = {
 }
 
 
-class _Datasets(BaseHTTPRequestHandler):
+class _Datasets(_JsonApi):
     """api.ncbi.nlm.nih.gov/datasets/v2 (genome dataset_report by taxon / accession, with its
     filters.reference_only, filters.assembly_source, tax_exact_match, page_size, page_token)
     and ftp.ncbi.nlm.nih.gov/genomes/all stand-in. At most 2 reports a page."""
@@ -411,12 +419,6 @@ class _Datasets(BaseHTTPRequestHandler):
     genomes: dict[str, bytes] = {}
     calls: list[str] = []
 
-    def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:
         parts = urllib.parse.urlsplit(self.path)
@@ -448,9 +450,6 @@ class _Datasets(BaseHTTPRequestHandler):
         if parts.path.startswith("/genomes/all/") and parts.path in self.genomes:
             return self._send(200, self.genomes[parts.path], "application/octet-stream")
         return self._send(404, b"Not Found", "text/plain")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
