@@ -287,3 +287,19 @@ def test_e2e_html_report(e2e):
     snakemake(workdir, "--report", "report.html", configfile=configfile)
     html = (workdir / "report.html").read_text(errors="replace")
     assert len(html) > 100_000 and "ecoli_baseline" in html
+
+
+def test_a_configfile_replaces_the_default_config_from_the_repository(tmp_path):
+    """Run from the repository itself (config/config.yaml present): --configfile with only a
+    deepsea section plans DeepSEA alone, not the default config's E. coli experiments too."""
+    import subprocess
+    # --forceall: the plan whatever outputs a clone already has
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--forceall", "--nolock", "--cores", "2",
+           "--configfile", "config/deepsea_cpu.yaml"]
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    jobs = planned_jobs(res)
+    assert jobs["deepsea_train"] == 2 and "train_classifier" not in jobs and "scan_genome" not in jobs, jobs
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--nolock", "--cores", "2"],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert planned_jobs(res)["train_classifier"] == 9  # without --configfile: the default
