@@ -27,3 +27,13 @@ test: setup
 
 clean:
 	rm -rf results logs .snakemake report.html
+
+# Download every source CONFIG uses, print its sha256 and record the unknown ones
+# (sha256: null) in a lock file beside each sources file (resources/paper_sources.lock.yaml
+# for resources/paper_sources.yaml): commit it; later runs verify against it.
+# MIRROR=dir-or-url reads them from a mirror, ONLY="name ..." checks just those.
+CONFIG ?= config/paper.yaml
+.PHONY: sources-check
+sources-check: setup
+	$(VENV)/bin/python -m genomic_ulmfit sources --check --config $(CONFIG) \
+		$(if $(MIRROR),--mirror $(MIRROR)) $(if $(ONLY),--only $(ONLY))

@@ -91,6 +91,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where archives are kept once downloaded (default: <out's folder>/_archives)")
     _common(p)
 
+    p = sub.add_parser("sources", help="the sources a config uses; --check downloads each, prints its sha256 "
+                                        "and records the unknown ones (sha256: null) in a lock file")
+    p.add_argument("--config", type=Path, required=True, help="workflow config (e.g. config/paper.yaml)")
+    p.add_argument("--check", action="store_true",
+                   help="download every source (into a temporary directory), print name, sha256, size and "
+                        "ok / recorded / MISMATCH, and write the sha256 of each sha256: null source into "
+                        "<sources file stem>.lock.yaml beside its sources file; exit 1 on any failure")
+    p.add_argument("--mirror", default=None,
+                   help="base URL or directory that replaces remote sources (default: the config's mirror; "
+                        "'' for none)")
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="check only these sources")
+    p.add_argument("--all", action="store_true", help="every source of the config's sources files, used or not")
+    p.add_argument("--repo", type=Path, default=None,
+                   help="the folder the config's sources files are relative to (default: this checkout)")
+    p.add_argument("--tmp-dir", type=Path, default=None, help="where the downloads are kept while checked")
+    p.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds")
+    _common(p)
+
     p = sub.add_parser("ecoli-dataset", add_help=False,
                        help="the paper's E. coli promoter set (see its own --help)")
     for name in DATASET_COMMANDS:
@@ -490,6 +508,19 @@ def run(args: argparse.Namespace) -> None:
         except FetchError as e:  # one line naming the source, the URL/member and what was expected
             logger.error("%s", e)
             raise SystemExit(1) from None
+    elif cmd == "sources":
+        import yaml
+        from .sources import check_sources, list_sources
+        config = yaml.safe_load(args.config.read_text()) or {}
+        if not isinstance(config, dict):
+            raise ValueError(f"{args.config}: not a workflow config (a YAML mapping)")
+        if not args.check:
+            list_sources(config, repo=args.repo)
+            return
+        mirror = config.get("mirror") if args.mirror is None else args.mirror
+        if check_sources(config, repo=args.repo, mirror=mirror or None, only=args.only, every=args.all,
+                         tmp_dir=args.tmp_dir, timeout=args.timeout):
+            raise SystemExit(1)
     elif cmd == "tokenize":
         from .corpus import build_corpus
         from .kmers import KmerTokenizer

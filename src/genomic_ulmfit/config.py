@@ -215,20 +215,33 @@ def _check_interpret(config: dict, sources: dict, need) -> None:
             seen.setdefault(run, where)
 
 
-def load_sources(paths: str | Path | list, base: Path | None = None) -> dict:
+def load_sources(paths: str | Path | list, base: Path | None = None, *, lock: bool = True) -> dict:
     """The sources of one YAML file or of several (config `sources`: a path or a list),
     paths relative to `base`. `sha256: null` marks a checksum not known yet (recorded at
     the first download). A name defined in two files is an error.
 
+    With `lock` (the default), each file's lock file beside it (`<stem>.lock.yaml`, written
+    by `genomic-ulmfit sources --check`) fills that file's null sha256s, so downloads are
+    verified against it; a lock entry for a source the file lacks, or one that disagrees
+    with a sha256 the file sets, is an error.
+
     Each source is a url, or an archive member (url + `member`), an OSF file (`osf`) or an
     NCBI genome by name (`ncbi_genome`; genomic_ulmfit.sources). The last two need no url:
     without one they get a page for people (osf.io / NCBI Datasets)."""
-    from .sources import default_url, source_kind, source_problem
+    from .sources import apply_lock, default_url, source_kind, source_problem
 
     sources: dict = {}
     for path in [paths] if isinstance(paths, (str, Path)) else paths:
         path = Path(base) / path if base is not None else Path(path)
-        for name, src in (yaml.safe_load(path.read_text()) or {}).items():
+        entries = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(entries, dict):
+            raise ConfigError(f"{path}: expected a map of source name -> entry (url, sha256, mirror_path, ...)")
+        if lock:
+            try:
+                entries = apply_lock(entries, path)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+        for name, src in entries.items():
             if not isinstance(src, dict):
                 raise ConfigError(f"{path}: source {name!r} is not a mapping (url, sha256, mirror_path, ...)")
             problem = source_problem(src)

@@ -26,7 +26,9 @@ resolved; a source whose url is file:// or a local path is read where it is.
 Every file is streamed to a temporary file next to its destination, checked, and only
 then moved into place with os.replace, so `dest` is either absent or complete and
 verified. `sha256: None` accepts an unknown checksum: the sha256 is logged and written to
-`<file>.sha256` (for an archive member: the archive's, in the cache). Failures raise
+`<file>.sha256` (for an archive member: the archive's, in the cache); `genomic-ulmfit
+sources --check` (check_sources) records such checksums once in a lock file beside the
+sources file (<stem>.lock.yaml), which config.load_sources reads back. Failures raise
 FetchError with a one-line message naming the source, the URL/member and what was
 expected; nothing partial is left behind.
 """
@@ -57,7 +59,8 @@ from typing import BinaryIO
 __all__ = [
     "FETCH_KEYS", "FetchError", "default_url", "NCBI_DATASETS_API", "NCBI_GENOMES_FTP", "OSF_API", "fetch",
     "fetch_source", "ncbi_ftp_url", "pick_assembly", "resolve_url", "sha256_of", "source_file_name", "source_kind",
-    "source_problem",
+    "source_problem", "LOCK_SUFFIX", "lock_path", "read_lock", "apply_lock", "write_lock", "config_source_uses",
+    "check_sources", "list_sources",
 ]
 
 logger = logging.getLogger(__name__)
@@ -870,3 +873,313 @@ def ncbi_ftp_url(accession: str, assembly_name: str) -> str:
         raise FetchError(f"NCBI accession {accession!r} is not of the form GCF_000000000.1")
     stem = f"{accession}_{_ftp_assembly_name(assembly_name)}"
     return f"{_endpoint('ncbi_ftp')}/{m[1]}/{m[2]}/{m[3]}/{m[4]}/{stem}/{stem}_genomic.fna.gz"
+
+
+# -- lock files and `genomic-ulmfit sources --check` -------------------------------------
+#
+# A sources file's checksums that are not known yet (`sha256: null`) are filled in once, by
+# `genomic-ulmfit sources --check`, into a lock file beside it: <stem>.lock.yaml, a map
+# `name: {sha256, size[, accession, assembly_name]}`. `load_sources` reads it and fills each
+# null sha256 from it, so every later download is verified.
+
+LOCK_SUFFIX = ".lock.yaml"
+_LOCK_KEYS = ("sha256", "size", "accession", "assembly_name")
+_LOCK_HEADER = (
+    "# Checksums of the sources in {name} whose sha256 is null there, written by\n"
+    "# `genomic-ulmfit sources --check` (make sources-check). genomic_ulmfit.config.load_sources\n"
+    "# fills those null sha256 from here, so later downloads are verified. Commit this file.\n"
+    "# An entry here that disagrees with a sha256 in {name} is an error; delete an entry to\n"
+    "# record that source again. ncbi_genome sources: accession and assembly_name are what the\n"
+    "# taxon resolved to (copy them into the source's ncbi_genome to pin it).\n"
+)
+
+
+def lock_path(sources_file: str | os.PathLike[str]) -> Path:
+    """The lock file beside a sources file: resources/paper_sources.yaml ->
+    resources/paper_sources.lock.yaml."""
+    path = Path(sources_file)
+    return path.with_name(path.stem + LOCK_SUFFIX)
+
+
+def read_lock(path: str | os.PathLike[str]) -> dict:
+    """The entries of a lock file ({} when there is none), checked: each a mapping with a
+    64-hex sha256. Raises ValueError naming the lock file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"lock file {path}: not valid YAML: {_one_line(err)}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"lock file {path}: expected a map of source name -> {{sha256, size}}, "
+                         f"got {type(data).__name__}")
+    for name, entry in data.items():
+        sha = entry.get("sha256") if isinstance(entry, dict) else None
+        if not isinstance(sha, str) or not _SHA256_RE.match(sha):
+            raise ValueError(f"lock file {path}: source {name!r} needs sha256: <64 hex digits>, got {entry!r}")
+        extra = sorted(set(entry) - set(_LOCK_KEYS))
+        if extra:
+            raise ValueError(f"lock file {path}: source {name!r} has unknown keys {extra}; "
+                             f"allowed: {list(_LOCK_KEYS)}")
+    return data
+
+
+def apply_lock(sources: dict, sources_file: str | os.PathLike[str]) -> dict:
+    """`sources` (one sources file's entries) with each null sha256 filled from the file's
+    lock. A lock entry naming no source of the file, or disagreeing with a sha256 the file
+    sets, is a ValueError naming the lock file (and the sources file)."""
+    lock_file = lock_path(sources_file)
+    lock = read_lock(lock_file)
+    if not lock:
+        return sources
+    unknown = sorted(set(lock) - set(sources))
+    if unknown:
+        raise ValueError(f"lock file {lock_file}: {unknown} are not sources of {sources_file}; "
+                         f"remove them from the lock file (or restore the sources)")
+    out = dict(sources)
+    for name, entry in lock.items():
+        src = sources[name]
+        if not isinstance(src, dict):
+            continue  # load_sources reports it
+        have = src.get("sha256")
+        if have is None or (isinstance(have, str) and have.strip().lower() in UNKNOWN_SHA256):
+            out[name] = {**src, "sha256": entry["sha256"]}
+        elif str(have).strip().lower() != entry["sha256"]:
+            raise ValueError(f"source {name!r}: {sources_file} sets sha256 {have} but its lock file {lock_file} "
+                             f"records sha256 {entry['sha256']}; fix one of them (or remove the lock entry)")
+    return out
+
+
+def write_lock(path: str | os.PathLike[str], entries: dict, order: list[str] | None = None) -> Path:
+    """Merge `entries` ({name: {sha256, size, ...}}) into the lock file at `path`, written
+    atomically (a temporary file beside it, then os.replace). Entries keep `order` (the
+    sources file's order) where given; an entry's fields replace the old ones, except that
+    accession / assembly_name recorded before are kept when the sha256 is the same and the
+    new entry lacks them (e.g. read from a mirror, where nothing is resolved)."""
+    import yaml
+
+    path = Path(path)
+    merged = dict(read_lock(path))
+    for name, entry in entries.items():
+        new = {k: entry[k] for k in _LOCK_KEYS if entry.get(k) is not None}
+        old = merged.get(name) or {}
+        if old.get("sha256") == new.get("sha256"):
+            new = {**{k: v for k, v in old.items() if k in ("accession", "assembly_name")}, **new}
+            new = {k: new[k] for k in _LOCK_KEYS if k in new}
+        merged[name] = new
+    rank = {name: i for i, name in enumerate(order or [])}
+    ordered = dict(sorted(merged.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
+    sources_name = path.name[: -len(LOCK_SUFFIX)] + ".yaml" if path.name.endswith(LOCK_SUFFIX) else "the sources file"
+    text = _LOCK_HEADER.format(name=sources_name) + yaml.safe_dump(ordered, sort_keys=False, width=1000)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def config_source_uses(config: dict) -> dict[str, list[str]]:
+    """The sources a workflow config uses, each with the config keys naming it: tasks'
+    inputs, corpora's genomes, deepsea.source and the interpretation specs' sources."""
+    from .config import interpret_specs
+
+    uses: dict[str, list[str]] = {}
+
+    def use(name, where: str) -> None:
+        if isinstance(name, str):
+            uses.setdefault(name, []).append(where)
+
+    for task_name, task in (config.get("tasks") or {}).items():
+        for role, src in ((task or {}).get("inputs") or {}).items():
+            use(src, f"tasks.{task_name}.inputs.{role}")
+    for corpus_name, corpus in (config.get("corpora") or {}).items():
+        for src in (corpus or {}).get("genomes") or []:
+            use(src, f"corpora.{corpus_name}.genomes")
+    if config.get("deepsea"):
+        use(config["deepsea"].get("source"), "deepsea.source")
+    for where, spec in interpret_specs(config):
+        for section, key in (("motifs", "jaspar"), ("scan", "genome"), ("scan", "annotation"),
+                             ("variants", "vcf"), ("variants", "genome")):
+            use(((spec or {}).get(section) or {}).get(key), f"{where}.{section}.{key}")
+    return uses
+
+
+def _default_repo() -> Path:
+    """The checkout this package is in (the folder holding workflow/Snakefile), else the
+    current directory."""
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "workflow" / "Snakefile").is_file() else Path.cwd()
+
+
+def _sources_files(config: dict, repo: Path) -> list[Path]:
+    files = config.get("sources") or "resources/sources.yaml"
+    return [repo / f for f in ([files] if isinstance(files, str) else files)]
+
+
+def _checked_file(entry: dict, dest: Path, cache: Path) -> Path | None:
+    """The file whose sha256 is the source's: the archive of a member (None when only the
+    member itself was read, from a mirror), else what was fetched to `dest`."""
+    if source_kind(entry) != "member":
+        return dest if dest.is_file() else None
+    url = entry.get("url") or ""
+    if _is_local(url):
+        return _local_path(url)
+    archive = cache / (Path(urllib.parse.urlsplit(url).path).name or "archive")
+    return archive if archive.is_file() else None
+
+
+def _recorded_sha(path: Path) -> str | None:
+    """The sha256 fetch wrote beside a file it took unverified, if it is there and current."""
+    record = path.with_name(path.name + ".sha256")
+    if record.is_file():
+        words = record.read_text().split()
+        if words and _SHA256_RE.match(words[0]):
+            return words[0]
+    return None
+
+
+def check_sources(config: dict, *, repo: str | os.PathLike[str] | None = None, mirror: str | None = None,
+                  only: list[str] | None = None, every: bool = False, tmp_dir: str | os.PathLike[str] | None = None,
+                  timeout: float = 60.0, out=None, err=None) -> int:
+    """Download every source `config` uses (or those in `only`; `every`: every source of its
+    sources files) with `fetch_source` into a temporary directory, print one line per source
+    (name, sha256, size in bytes, ok / recorded / MISMATCH / FAILED / unchecked) to `out`, and
+    write the sha256 of each source whose entry has `sha256: null` (and no lock entry yet)
+    into the lock file beside its sources file. Returns the number of failed or mismatched
+    sources, each also reported on one line to `err` (naming the source, the url and the
+    expected vs actual sha256). A lock entry that no longer matches is reported, not replaced.
+    """
+    from .config import load_sources
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    repo = Path(repo) if repo is not None else _default_repo()
+    files = _sources_files(config, repo)
+    load_sources(files)  # names defined once across the files; every lock consistent
+    raw: dict[str, tuple[Path, dict]] = {}  # name -> (sources file, entry as written there)
+    locked: dict[str, dict] = {}  # name -> entry with the lock's sha256 filled in
+    order: dict[Path, list[str]] = {}
+    for path in files:
+        written = load_sources(path, lock=False)
+        order[path] = list(written)
+        raw.update({name: (path, entry) for name, entry in written.items()})
+        locked.update(load_sources(path))
+    uses = config_source_uses(config)
+    if only:
+        unknown = sorted(set(only) - set(raw))
+        if unknown:
+            raise ValueError(f"--only: unknown source(s) {unknown}; the sources files {[str(f) for f in files]} "
+                             f"define {sorted(raw)}")
+        names = list(dict.fromkeys(only))
+    elif every:
+        names = list(raw)
+    else:
+        unknown = {n: w for n, w in uses.items() if n not in raw}
+        if unknown:
+            raise ValueError("; ".join(f"config key {w[0]}: unknown source {n!r}" for n, w in sorted(unknown.items()))
+                             + f" (the sources files: {[str(f) for f in files]})")
+        names = [n for n in raw if n in uses]  # in the sources files' order
+    mirror = mirror or None
+    width = max([len(n) for n in names] + [4])
+    failures = 0
+    # fetch's own log (fetching..., "put it in the source's sha256") is about the
+    # temporary copies; keep its warnings out of the way, failures come back as errors.
+    quiet = logger.level
+    if logger.getEffectiveLevel() >= logging.INFO:
+        logger.setLevel(logging.ERROR)
+    base = Path(tempfile.mkdtemp(prefix="gulmfit-sources-check-", dir=tmp_dir))
+    try:
+        for i, name in enumerate(names, 1):
+            src_file, written = raw[name]
+            entry = {k: v for k, v in locked[name].items() if k in FETCH_KEYS}
+            expected = _normalise_sha256(entry.get("sha256"), entry.get("url") or name)
+            null_here = _normalise_sha256(written.get("sha256"), name) is None
+            from_lock = null_here and expected is not None
+            url = entry.get("url") or ""
+            location = url
+            if mirror and url and not _is_local(url):
+                try:
+                    location = resolve_url(url, mirror, entry.get("mirror_path"))
+                except ValueError:
+                    location = url
+            where = url + (f" (read from {location})" if location != url else "")
+            print(f"[{i}/{len(names)}] checking {name}: {where}", file=err, flush=True)
+            work = base / f"{i:04d}"
+            cache = work / "_archives"
+            dest = work / name / source_file_name(entry)
+            sha = size = None
+            try:
+                fetch_source({**entry, "sha256": None}, dest, mirror=mirror, name=name, cache_dir=cache,
+                             timeout=timeout)
+                checked = _checked_file(entry, dest, cache)
+                if checked is not None:
+                    # fetch wrote the sha256 of what it took unverified beside it; a local archive
+                    # is read where it is (a .sha256 there is not fetch's): hash it.
+                    is_local_archive = source_kind(entry) == "member" and _is_local(url)
+                    sha = (None if is_local_archive else _recorded_sha(checked)) or sha256_of(checked)
+                    size = checked.stat().st_size
+            except (FetchError, ValueError, OSError) as e:
+                failures += 1
+                print(f"{name:<{width}}  {'-':<64}  {'-':>12}  FAILED", file=out, flush=True)
+                # fetch ran with sha256 null (to report the actual one): its "(expected sha256 unset,
+                # ...)" would mislead; the expected one is the source's (or its lock's).
+                reason = re.sub(r"\s*\(expected sha256 unset, actual sha256 ([^)]*)\)", "", _one_line(e))
+                actual = re.search(r"actual sha256 ([0-9a-f]{64})", _one_line(e))
+                print(f"FAILED source {name!r} ({where}): {reason}; expected sha256 "
+                      f"{expected or 'null (not known)'}, actual sha256 {actual[1] if actual else 'not computed'}",
+                      file=err, flush=True)
+                shutil.rmtree(work, ignore_errors=True)
+                continue
+            if sha is None:  # an archive member read from a mirror: its sha256 is the archive's
+                print(f"{name:<{width}}  {'-':<64}  {'-':>12}  unchecked (archive member read from the mirror; "
+                      f"its sha256 is the archive's: check it without a mirror)", file=out, flush=True)
+            elif expected and sha != expected:
+                failures += 1
+                recorded_in = lock_path(src_file) if from_lock else src_file
+                print(f"{name:<{width}}  {sha:<64}  {size:>12}  MISMATCH", file=out, flush=True)
+                print(f"MISMATCH source {name!r} ({where}): expected sha256 {expected} (from {recorded_in}), "
+                      f"actual sha256 {sha} ({size} bytes)", file=err, flush=True)
+            elif expected:
+                print(f"{name:<{width}}  {sha:<64}  {size:>12}  ok", file=out, flush=True)
+            else:
+                record = {"sha256": sha, "size": size}
+                resolved = dest.with_name(dest.name + ".resolved.json")
+                if source_kind(entry) == "ncbi_genome" and resolved.is_file():
+                    info = json.loads(resolved.read_text())
+                    record.update({k: info.get(k) for k in ("accession", "assembly_name")})
+                write_lock(lock_path(src_file), {name: record}, order[src_file])
+                print(f"{name:<{width}}  {sha:<64}  {size:>12}  recorded", file=out, flush=True)
+            shutil.rmtree(work, ignore_errors=True)
+    finally:
+        logger.setLevel(quiet)
+        shutil.rmtree(base, ignore_errors=True)
+    print(f"{len(names)} source(s) checked, {failures} failed or mismatched", file=err, flush=True)
+    return failures
+
+
+def list_sources(config: dict, *, repo: str | os.PathLike[str] | None = None, out=None) -> None:
+    """One line per source the config uses: name, sha256 (or null) and where it comes from
+    (the sources file or its lock), without downloading anything."""
+    from .config import load_sources
+
+    out = out or sys.stdout
+    repo = Path(repo) if repo is not None else _default_repo()
+    uses = config_source_uses(config)
+    for path in _sources_files(config, repo):
+        written, locked = load_sources(path, lock=False), load_sources(path)
+        for name, entry in written.items():
+            if name not in uses:
+                continue
+            sha = locked[name].get("sha256")
+            origin = "null" if sha is None else (lock_path(path).name if written[name].get("sha256") is None
+                                                 else path.name)
+            print(f"{name}  {sha or '-'}  {origin}", file=out)
