@@ -256,4 +256,7 @@ def test_metagenomics_tasks_read_the_grinder_labels(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     data = pd.read_csv(tmp_path / "d.tsv", sep="\t")
     assert sorted(data["label"].unique()) == taxa and len(data) == 60
-    assert data["id"].astype(str).tolist()[:1] and set(data["split"]) == {"train", "valid", "test"}
+    assert set(data["id"].astype(str)) == {str(i + 1) for i in range(60)}  # the read numbers
+    assert (data.groupby("id")["label"].first() == [taxa[(int(i) - 1) % 2] for i in
+            data.groupby("id")["label"].first().index]).all()  # each read its own header's taxonomy
+    assert set(data["split"]) == {"train", "valid", "test"}

@@ -132,3 +132,12 @@ def test_settings_documents_reject_unknown_keys():
     assert s.model_config().clas_dropouts.input_p == 0.3
     assert s.model_config().clas_dropouts.weight_p == 0.5  # the rest from the preset
     assert s.stages[0].moms == (0.8, 0.7, 0.8)
+
+
+def test_a_tag_no_experiment_has_is_a_clear_error(config):
+    from genomic_ulmfit.protocols import ProtocolError
+    p = Protocols(with_protocols(config))
+    with pytest.raises(ProtocolError, match=r"output tag 'cpu-c0badc0de': no experiment of this config "
+                                            r"has classifier settings with hash 0badc0de"):
+        p.document("classifier", "cpu-c0badc0de")
+    assert p.document("classifier", "cpu")["stages"][0] == {"epochs": 1, "lr": 0.02}  # the default

@@ -399,8 +399,9 @@ def _labelled(inputs: list[str]) -> dict[str, Path]:
     return {label: Path(path) for label, path in pairs}
 
 
-def _curve_points(inputs: list[str], dataset: Path | None) -> list[tuple[str, int, Path]]:
-    """SERIES=SIZE=METRICS_JSON (or =VALUE) inputs; SIZE 'all' is the dataset's training-split size."""
+def _curve_points(inputs: list[str], dataset: Path | None) -> list[tuple[str, int, str]]:
+    """SERIES=SIZE=WHAT inputs (WHAT: a metrics JSON, or a published value); SIZE 'all' is the
+    dataset's training-split size."""
     parts = [i.split("=", 2) for i in inputs]
     if any(len(p) != 3 for p in parts):
         raise ValueError(f"expected SERIES=SIZE=METRICS_JSON inputs, got {inputs}")
@@ -410,16 +411,7 @@ def _curve_points(inputs: list[str], dataset: Path | None) -> list[tuple[str, in
             raise ValueError("train-size-curve: a point of size 'all' needs --dataset")
         import pandas as pd  # the report env: no dataset-builder dependencies
         n_all = int((pd.read_csv(dataset, sep="\t", usecols=["split"])["split"] == "train").sum())
-    return [(series, n_all if size == "all" else int(size), Path(f) if not _is_number(f) else f)
-            for series, size, f in parts]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return [(series, n_all if size == "all" else int(size), what) for series, size, what in parts]
 
 
 def _plot(args) -> None:
@@ -439,9 +431,9 @@ def _plot(args) -> None:
     elif args.kind == "lm-prior":
         plots.plot_lm_vs_prior(_labelled(a), out, title)
     elif args.kind == "train-size-curve":
+        points = [(s, n, Path(f)) for s, n, f in _curve_points(a, args.dataset)]
         paper = [(s, n, float(v)) for s, n, v in _curve_points(args.paper, args.dataset)]
-        plots.plot_train_size_curve(_curve_points(a, args.dataset), args.metrics.split(",")[0], out, title,
-                                    paper=paper)
+        plots.plot_train_size_curve(points, args.metrics.split(",")[0], out, title, paper=paper)
 
 
 # Dataset builders parse their own arguments: (module, function) per subcommand.

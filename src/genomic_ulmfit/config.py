@@ -86,6 +86,10 @@ def _check_protocols(config: dict) -> None:
         protocols = Protocols(config)
         for name in config["experiments"]:
             protocols.tags(name)
+        for name, exp in (config.get("deepsea") or {}).get("experiments", {}).items():
+            if exp.get("pretrain") and exp["arch"] == "ulmfit":
+                protocols.lm_document(exp["pretrain"], exp.get("protocol"),
+                                      f"deepsea.experiments.{name}.protocol")
     except (ProtocolError, ValueError) as e:
         msg = str(e) if str(e).startswith("config key") else f"config key {e}"
         raise ConfigError("invalid configuration:\n  " + msg) from None

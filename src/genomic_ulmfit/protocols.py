@@ -225,7 +225,11 @@ class Protocols:
         m = re.search(rf"-{TAG_LETTER[section]}([0-9a-f]{{8}})", tag)
         if not m:
             return self._defaults["naive" if naive else section]
-        return self.docs[TAG_LETTER[section] + m.group(1)]
+        key = TAG_LETTER[section] + m.group(1)
+        if key not in self.docs:  # a path asked for by hand, of settings this config no longer has
+            raise ProtocolError(f"output tag {tag!r}: no experiment of this config has {section} "
+                                f"settings with hash {m.group(1)}; known: {sorted(self.docs)}")
+        return self.docs[key]
 
 
 def strip_tag(tag: str, keep: str) -> str:

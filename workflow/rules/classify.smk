@@ -12,6 +12,7 @@ rule train_classifier:
         schedule=f"{CLASSIFIER_DIR}/schedule.csv",
         summary=f"{CLASSIFIER_DIR}/summary.json",
     params:
+        device=DEVICE_ARGS,
         start=classifier_start,
         train_size=train_size_arg,
         settings=classifier_settings,
@@ -26,6 +27,6 @@ rule train_classifier:
     shell:
         fail_first_attempt("train_classifier")
         + "{PY} classify --dataset {input.dataset:q} --out {output.model:q} {params.start} "
-        "{params.train_size} --settings {params.settings} {DEVICE_ARGS} --seed {wildcards.seed} "
+        "{params.train_size} --settings {params.settings} {params.device} --seed {wildcards.seed} "
         "--history {output.history:q} --schedule {output.schedule:q} --summary {output.summary:q} "
         "> {log} 2>&1"

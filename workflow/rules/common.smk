@@ -158,9 +158,16 @@ def is_binary_table(table):
 
 # -- input functions -----------------------------------------------------------------------------
 
+def general_lm(corpus, w):
+    """The general LM checkpoint behind a job with wildcards k, stride, tag and seed."""
+    lm = LM_DIR.format(corpus=corpus, k=w.k, stride=w.stride, tag=strip_tag(w.tag, "p"),
+                       seed=lm_seed(corpus, w.seed))
+    return f"{lm}/lm.pth"
+
+
 def lm_input(w):
     """A fine-tuning job's general LM, from its wildcards."""
-    return f"{LM_DIR.format(corpus=w.corpus, k=w.k, stride=w.stride, tag=strip_tag(w.tag, 'p'), seed=lm_seed(w.corpus, w.seed))}/lm.pth"
+    return general_lm(w.corpus, w)
 
 
 def encoder_input(w):
@@ -170,9 +177,7 @@ def encoder_input(w):
     kind, rest = w.init.split("-", 1)
     corpus, _, ft_task = rest.partition("-on-")
     if kind == "pretrained":
-        lm = LM_DIR.format(corpus=corpus, k=w.k, stride=w.stride, tag=strip_tag(w.tag, "p"),
-                           seed=lm_seed(corpus, w.seed))
-        return [f"{lm}/lm.pth"]
+        return [general_lm(corpus, w)]
     ft = FINETUNED_DIR.format(task=ft_task or w.task, corpus=corpus, k=w.k, stride=w.stride,
                               tag=strip_tag(w.tag, "f"), seed=w.seed)
     return [f"{ft}/lm.pth"]

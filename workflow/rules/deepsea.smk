@@ -8,6 +8,11 @@ import re
 DEEPSEA = config.get("deepsea") or {}
 DEEPSEA_EXPERIMENTS = DEEPSEA.get("experiments", {})
 DEEPSEA_SEEDS = DEEPSEA.get("seeds") or SEEDS
+# The tag of each ulmfit model's general LM (its corpus's protocol and its own, resolved once).
+DEEPSEA_LM_TAGS = {
+    name: PROTOCOLS.lm_tag(PROTOCOLS.lm_document(exp["pretrain"], exp.get("protocol"),
+                                                 f"deepsea.experiments.{name}.protocol"))
+    for name, exp in DEEPSEA_EXPERIMENTS.items() if exp["arch"] == "ulmfit" and exp.get("pretrain")}
 DEEPSEA_TABLES = DEEPSEA.get("tables", {})
 
 
@@ -40,10 +45,8 @@ def deepsea_encoder(w):
     exp = DEEPSEA_EXPERIMENTS[w.experiment]
     if exp["arch"] != "ulmfit" or not exp.get("pretrain"):
         return []
-    where = f"deepsea.experiments.{w.experiment}.protocol"
-    tag = PROTOCOLS.lm_tag(PROTOCOLS.lm_document(exp["pretrain"], exp.get("protocol"), where))
-    lm = LM_DIR.format(corpus=exp["pretrain"], k=exp["k"], stride=exp["stride"], tag=tag,
-                       seed=lm_seed(exp["pretrain"], w.seed))
+    lm = LM_DIR.format(corpus=exp["pretrain"], k=exp["k"], stride=exp["stride"],
+                       tag=DEEPSEA_LM_TAGS[w.experiment], seed=lm_seed(exp["pretrain"], w.seed))
     return [f"{lm}/lm.pth"]
 
 

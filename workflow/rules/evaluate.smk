@@ -12,6 +12,7 @@ rule evaluate:
         predictions=f"{EVALUATION_DIR}/{{split}}.predictions.csv",
         metrics=f"{EVALUATION_DIR}/{{split}}.metrics.json",
     params:
+        device=DEVICE_ARGS,
         positive=lambda w: (f"--positive {shlex.quote(config['tasks'][w.task]['positive'])}"
                             if config["tasks"][w.task].get("positive") else ""),
     threads: config["threads"]
@@ -26,4 +27,4 @@ rule evaluate:
         fail_first_attempt("evaluate")
         + "{PY} evaluate --model {input.model:q} --dataset {input.dataset:q} --split {wildcards.split} "
         "{params.positive} --predictions {output.predictions:q} --metrics {output.metrics:q} "
-        "{DEVICE_ARGS} > {log} 2>&1"
+        "{params.device} > {log} 2>&1"

@@ -11,6 +11,7 @@ rule finetune_lm:
         history=f"{FINETUNED_DIR}/history.csv",
         summary=f"{FINETUNED_DIR}/summary.json",
     params:
+        device=DEVICE_ARGS,
         settings=finetune_settings,
     threads: config["threads"]
     resources:
@@ -23,5 +24,5 @@ rule finetune_lm:
     shell:
         fail_first_attempt("finetune_lm")
         + "{PY} finetune --lm {input.lm:q} --dataset {input.dataset:q} --out {output.model:q} "
-        "--settings {params.settings} {DEVICE_ARGS} --seed {wildcards.seed} "
+        "--settings {params.settings} {params.device} --seed {wildcards.seed} "
         "--history {output.history:q} --summary {output.summary:q} > {log} 2>&1"

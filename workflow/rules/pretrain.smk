@@ -11,6 +11,7 @@ rule pretrain_lm:
         schedule=f"{LM_DIR}/schedule.csv",
         summary=f"{LM_DIR}/summary.json",
     params:
+        device=DEVICE_ARGS,
         settings=lm_settings,
     threads: config["threads"] * PRETRAIN_GPUS
     resources:
@@ -23,7 +24,7 @@ rule pretrain_lm:
     shell:
         fail_first_attempt("pretrain_lm")
         + "{PY_PRETRAIN} pretrain --corpus {input.corpus:q} --out {output.model:q} "
-        "--settings {params.settings} {DEVICE_ARGS} --seed {wildcards.seed} "
+        "--settings {params.settings} {params.device} --seed {wildcards.seed} "
         "--history {output.history:q} --schedule {output.schedule:q} --summary {output.summary:q} "
         "> {log} 2>&1"
 
@@ -38,6 +39,7 @@ rule lr_find_lm:
         plot=report(f"{LR_FIND_DIR}/lr_find.png", caption="../report/lr_finder.rst",
                     category="Language models", subcategory="{corpus} k{k}s{stride}"),
     params:
+        device=DEVICE_ARGS,
         settings=lr_find_settings,
     threads: config["threads"]
     resources:
@@ -50,4 +52,4 @@ rule lr_find_lm:
     shell:
         fail_first_attempt("lr_find_lm")
         + "{PY} lr-find --corpus {input.corpus:q} --csv {output.csv:q} --plot {output.plot:q} "
-        "--suggestion {output.suggestion:q} --settings {params.settings} {DEVICE_ARGS} > {log} 2>&1"
+        "--suggestion {output.suggestion:q} --settings {params.settings} {params.device} > {log} 2>&1"
