@@ -218,3 +218,27 @@ def test_builders_run_in_the_data_env(shared_data, cnn, tmp_path) -> None:
         res = guarded("data", *step, cwd=tmp_path)
         assert res.returncode == 0, (step[0], res.stderr[-2000:])
     assert pd.read_csv(tmp_path / "leakage.csv")["task"].tolist() == ["dm", "dm"]
+
+
+def test_split_options_of_the_metagenomics_notebooks() -> None:
+    """acgt_only drops reads with other letters, stratify=False splits over all reads at
+    random (the amplicon notebook), max_per_class caps each class (and given split) first."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    seqs = ["".join(rng.choice(list("ACGT"), 30)) for _ in range(400)]
+    seqs[:20] = [s[:10] + "N" + s[11:] for s in seqs[:20]]
+    labels = ["rare"] * 12 + ["common"] * 388
+    df = pd.DataFrame({"id": [f"r{i}" for i in range(400)], "sequence": seqs, "label": labels})
+    out, info = assign_splits(df, 0, (0.8, 0.1, 0.1), acgt_only=True)
+    assert len(out) == 380 and info["n_dropped_non_acgt"] == 20 and not out["sequence"].str.contains("N").any()
+    assert info["method"] == "stratified"
+    strat = out.groupby("split")["label"].value_counts().unstack(fill_value=0)
+    assert (strat.loc[["train", "valid", "test"], "common"] > 0).all()
+    plain, info = assign_splits(df, 0, (0.8, 0.1, 0.1), stratify=False)
+    assert info["method"] == "random" and plain["split"].value_counts().to_dict() == {"train": 320, "test": 40, "valid": 40}
+    capped, info = assign_splits(df.assign(split=[""] * 390 + ["test"] * 10), 0, (0.8, 0.1, 0.1), max_per_class=50)
+    assert capped.loc[capped["split"] != "test", "label"].value_counts().to_dict() == {"common": 50, "rare": 12}
+    assert (capped["split"] == "test").sum() == 10 and info["n_before_cap"] == 400
+    again, _ = assign_splits(df.assign(split=[""] * 390 + ["test"] * 10), 0, (0.8, 0.1, 0.1), max_per_class=50)
+    assert again.equals(capped)  # seeded

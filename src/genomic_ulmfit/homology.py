@@ -273,24 +273,28 @@ def stratified_split(
     fractions: tuple[float, float, float] = (0.81, 0.09, 0.10),
     seed: int = 0,
     label_col: str = "label",
+    stratify: bool = True,
 ) -> pd.DataFrame:
-    """Add a label-stratified, seeded 'split' column with (train, valid, test) `fractions`."""
+    """Add a label-stratified (with `stratify=False`: plain random), seeded 'split' column
+    with (train, valid, test) `fractions`."""
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
         raise ValueError(f"fractions must be three non-negative numbers (train, valid, test) summing to 1, got {fractions}")
     if label_col not in df.columns:
         raise ValueError(f"stratified_split: no label column '{label_col}'")
     f_train, f_valid, f_test = fractions
     labels = df[label_col].to_numpy()
+    strata = labels if stratify else None
     idx = np.arange(len(df))
     split = np.full(len(df), "train", dtype=object)
     try:
         rest = idx
         if f_test > 0:
-            rest, test = train_test_split(idx, test_size=f_test, stratify=labels, random_state=seed)
+            rest, test = train_test_split(idx, test_size=f_test, stratify=strata, random_state=seed)
             split[test] = "test"
         if f_valid > 0:
             _, valid = train_test_split(
-                rest, test_size=f_valid / (f_train + f_valid), stratify=labels[rest], random_state=seed
+                rest, test_size=f_valid / (f_train + f_valid), stratify=None if strata is None else labels[rest],
+                random_state=seed,
             )
             split[valid] = "valid"
     except ValueError as err:

@@ -25,6 +25,8 @@ rule ecoli_dataset:
         n_test=lambda w: task_param(w, "n_test", 830),
         n_valid=lambda w: task_param(w, "n_valid", 750),
         word_size=lambda w: task_param(w, "word_size", 15),
+        cap=lambda w: (f"--max-per-class {task_param(w, 'max_per_class', None)}"
+                       if task_param(w, "max_per_class", None) else ""),
     threads: 2
     resources:
         attempt=job_attempt,
@@ -36,7 +38,7 @@ rule ecoli_dataset:
         fail_first_attempt("ecoli_dataset")
         + "{PY} ecoli-dataset --gbff {input.gbff:q} --out {output.tsv:q} --seed {params.seed} "
         "--n-test {params.n_test} --n-valid {params.n_valid} --word-size {params.word_size} "
-        "--threads {threads} > {log} 2>&1"
+        "{params.cap} --threads {threads} > {log} 2>&1"
 
 
 # -- genomes, TSS windows, FASTA classes, your own data, leakage audit ---------------------------
@@ -60,6 +62,12 @@ def split_args(w):
     args = [f"--seed {p.get('seed', 0)}",
             f"--fractions {','.join(str(f) for f in p.get('fractions', [0.81, 0.09, 0.10]))}",
             f"--word-size {p.get('word_size', 15)} --min-length {p.get('min_length', 15)}"]
+    if p.get("acgt_only"):
+        args.append("--acgt-only")
+    if p.get("stratify") is False:
+        args.append("--no-stratify")
+    if p.get("max_per_class"):
+        args.append(f"--max-per-class {p['max_per_class']}")
     if p.get("homology_split"):
         args.append("--homology-split")
         args += [f"--{k.replace('_', '-')} {p[k]}" for k in ("n_test", "n_valid") if p.get(k) is not None]

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from genomic_ulmfit.homology import blast_all_vs_all, homology_aware_split, stratified_split
@@ -83,12 +84,13 @@ def read_dataset(path: str | os.PathLike[str]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- splits
 
 
-def _stratified(df: pd.DataFrame, fixed: pd.Series, seed: int, fractions: tuple[float, float, float]) -> pd.DataFrame:
+def _stratified(df: pd.DataFrame, fixed: pd.Series, seed: int, fractions: tuple[float, float, float],
+                stratify: bool = True) -> pd.DataFrame:
     free = df.loc[~fixed].drop(columns="split")
     if fixed.any() and df.loc[fixed, "split"].map(is_test_split).any():
         f_train, f_valid, _ = fractions  # the test split(s) came with the data
         fractions = (f_train / (f_train + f_valid), f_valid / (f_train + f_valid), 0.0)
-    part = stratified_split(free, fractions, seed) if len(free) else free.assign(split=[])
+    part = stratified_split(free, fractions, seed, stratify=stratify) if len(free) else free.assign(split=[])
     return pd.concat([df.loc[fixed], part]).loc[df.index]
 
 
@@ -128,23 +130,53 @@ def assign_splits(
     threads: int = 1,
     n_test: int | None = None,
     n_valid: int | None = None,
+    max_per_class: int | None = None,
+    stratify: bool = True,
+    acgt_only: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
     """Fill the 'split' column where it is empty: label-stratified (train, valid, test)
     `fractions`, or homology-aware (BLAST, as for E. coli) with `homology=True`.
 
     When some rows already carry a test split, the others are split into train and
-    valid only, in the ratio of the first two fractions. Returns (frame, split info).
+    valid only, in the ratio of the first two fractions. `max_per_class` first keeps a
+    seeded subset of at most that many rows per label (per given split and label for rows
+    that come with one). `acgt_only` drops, before anything else, every sequence with a letter
+    other than A, C, G, T (the metagenomics notebooks' filter); `stratify=False` splits at
+    random over all rows instead of per label (their amplicon split). Returns (frame, split info).
     """
     df = df.reset_index(drop=True)
     if "split" not in df.columns:
         df["split"] = ""
+    n_non_acgt = 0
+    if acgt_only:
+        acgt = df["sequence"].str.fullmatch(r"[ACGT]+")
+        n_non_acgt = int((~acgt).sum())
+        df = df.loc[acgt].reset_index(drop=True)
+    n_before = len(df)
+    if max_per_class is not None:
+        df = cap_per_class(df, max_per_class, seed)
     fixed = df["split"].fillna("").ne("")
     if homology:
         out, info = _homology(df, fixed, seed, fractions, word_size, min_length, threads, n_test, n_valid)
     else:
-        out, info = _stratified(df, fixed, seed, fractions), {"method": "stratified"}
+        out = _stratified(df, fixed, seed, fractions, stratify)
+        info = {"method": "stratified" if stratify else "random"}
     info.update(seed=seed, fractions=list(fractions), n_given_split=int(fixed.sum()))
+    if acgt_only:
+        info.update(acgt_only=True, n_dropped_non_acgt=n_non_acgt)
+    if max_per_class is not None:
+        info.update(max_per_class=max_per_class, n_before_cap=n_before)
     return out.reset_index(drop=True), info
+
+
+def cap_per_class(df: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
+    """At most `cap` rows per (given split, label), a seeded sample, in the input order."""
+    given = df["split"].fillna("") if "split" in df.columns else pd.Series("", index=df.index)
+    groups = df.groupby([given, df["label"]], sort=False).groups
+    rng = np.random.default_rng(seed)
+    keep = [i for idx in groups.values()
+            for i in (idx if len(idx) <= cap else rng.choice(idx, size=cap, replace=False))]
+    return df.loc[sorted(keep)].reset_index(drop=True)
 
 
 def add_split_args(p: argparse.ArgumentParser) -> None:
@@ -157,6 +189,12 @@ def add_split_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-valid", type=int, default=None, help="homology split: validation size")
     p.add_argument("--word-size", type=int, default=15, help="blastn word size (homology split)")
     p.add_argument("--min-length", type=int, default=15, help="shortest alignment that counts as homology")
+    p.add_argument("--no-stratify", dest="stratify", action="store_false",
+                   help="split at random over all rows, not per label")
+    p.add_argument("--acgt-only", action="store_true",
+                   help="drop sequences with any letter other than A, C, G, T first")
+    p.add_argument("--max-per-class", type=int, default=None,
+                   help="a seeded subset of at most this many examples per class first (default: all)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
@@ -165,7 +203,8 @@ def split_from_args(df: pd.DataFrame, args: argparse.Namespace) -> tuple[pd.Data
     fractions = tuple(float(x) for x in args.fractions.split(","))
     return assign_splits(df, args.seed, fractions, homology=args.homology_split,
                          word_size=args.word_size, min_length=args.min_length, threads=args.threads,
-                         n_test=args.n_test, n_valid=args.n_valid)
+                         n_test=args.n_test, n_valid=args.n_valid, max_per_class=args.max_per_class,
+                         stratify=args.stratify, acgt_only=args.acgt_only)
 
 
 # --------------------------------------------------------------------------- output

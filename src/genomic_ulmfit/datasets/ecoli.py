@@ -32,7 +32,7 @@ from Bio import SeqIO
 from Bio.SeqFeature import CompoundLocation, ExactPosition, SeqFeature
 from Bio.SeqRecord import SeqRecord
 
-from genomic_ulmfit.datasets.common import atomic_target, split_counts
+from genomic_ulmfit.datasets.common import atomic_target, cap_per_class, split_counts
 from genomic_ulmfit.fasta import is_gzip, reverse_complement
 from genomic_ulmfit.homology import blast_all_vs_all, homology_aware_split, leakage_report
 
@@ -251,6 +251,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--upstream", type=int, default=100)
     p.add_argument("--downstream", type=int, default=50)
     p.add_argument("--negatives-per-positive", type=float, default=1.0)
+    p.add_argument("--max-per-class", type=int, default=None,
+                   help="a seeded subset of at most this many windows per class before the split (default: all)")
     p.add_argument("--word-size", type=int, default=15, help="blastn word size")
     p.add_argument("--min-length", type=int, default=15, help="shortest alignment that counts as homology")
     p.add_argument("--threads", type=int, default=1)
@@ -263,6 +265,10 @@ def ecoli_dataset_main(argv: list[str] | None = None) -> None:
     args = _parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     df = build_ecoli_promoter_set(args.gbff, args.seed, args.upstream, args.downstream, args.negatives_per_positive)
+    if args.max_per_class is not None:
+        stats = dict(df.attrs["build_stats"])
+        df = cap_per_class(df, args.max_per_class, args.seed)
+        df.attrs["build_stats"] = {**stats, "max_per_class": args.max_per_class}
     started = time.monotonic()
     pairs = blast_all_vs_all(df, word_size=args.word_size, min_length=args.min_length, threads=args.threads)
     blast_seconds = time.monotonic() - started
