@@ -68,3 +68,30 @@ def test_wrong_type(config, sources):
     config["seeds"] = "0"
     with pytest.raises(ConfigError, match=r"config key seeds: '0' is not of type 'array'"):
         validate_config(config, SCHEMA, sources)
+
+
+def test_extends_merges_a_config_onto_the_one_it_scales_down(tmp_path, sources):
+    """Mappings merge key by key, lists are replaced, `extends` chains and is dropped."""
+    from genomic_ulmfit.config import load_config
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "base.yaml").write_text((REPO / "config" / "config.yaml").read_text())
+    (tmp_path / "config" / "mid.yaml").write_text(
+        "extends: config/base.yaml\nseeds: [5]\nmodel: {preset: tiny}\n")
+    (tmp_path / "small.yaml").write_text(
+        "extends: config/mid.yaml\ntraining: {lr_find: false}\ntasks: {ecoli_promoters: {params: {n_test: 50}}}\n")
+    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg = load_config(tmp_path / "small.yaml", tmp_path)
+    assert "extends" not in cfg and cfg["seeds"] == [5] and cfg["model"]["preset"] == "tiny"
+    assert cfg["model"]["overrides"] == base["model"]["overrides"]  # merged, not replaced
+    assert cfg["training"]["lr_find"] is False and cfg["training"]["pretrain"] == base["training"]["pretrain"]
+    params = cfg["tasks"]["ecoli_promoters"]["params"]
+    assert params["n_test"] == 50 and params["n_valid"] == base["tasks"]["ecoli_promoters"]["params"]["n_valid"]
+    assert cfg["experiments"] == base["experiments"]
+    validate_config(cfg, SCHEMA, sources)
+    (tmp_path / "config" / "base.yaml").write_text("extends: small.yaml\n")
+    with pytest.raises(ConfigError, match="is a cycle"):
+        load_config(tmp_path / "small.yaml", tmp_path)
+    (tmp_path / "loop.yaml").write_text("extends: config/missing.yaml\n")
+    with pytest.raises(ConfigError, match=r"extends \(in .*loop.yaml\): no config file .*missing.yaml"):
+        load_config(tmp_path / "loop.yaml", tmp_path)

@@ -141,3 +141,20 @@ def test_a_tag_no_experiment_has_is_a_clear_error(config):
                                             r"has classifier settings with hash 0badc0de"):
         p.document("classifier", "cpu-c0badc0de")
     assert p.document("classifier", "cpu")["stages"][0] == {"epochs": 1, "lr": 0.02}  # the default
+
+
+def test_scale_caps_every_cycle_and_stage_and_keeps_the_schedule(config):
+    """A reduced-scale run keeps each protocol's cycles and stages, each at most max_epochs,
+    batches at most max_batch_size; uncapped values stay as they are."""
+    full = Protocols(with_protocols(copy.deepcopy(config))).sections("genome_pretraining")
+    scaled_cfg = with_protocols(copy.deepcopy(config))
+    scaled_cfg["scale"] = {"max_epochs": 2, "max_batch_size": 64}
+    scaled = Protocols(scaled_cfg).sections("genome_pretraining")
+    assert [c["epochs"] for c in scaled["pretrain"]["cycles"]] == [2, 2, 2]
+    assert [c["lr"] for c in scaled["pretrain"]["cycles"]] == [c["lr"] for c in full["pretrain"]["cycles"]]
+    assert scaled["pretrain"]["model"]["lm_batch_size"] == 64
+    stages = scaled["classifier"]["stages"]
+    assert [(s["layers"], s["epochs"]) for s in stages] == [("head", 2), ("-2", 2), ("-3", 2), ("all", 2), ("all", 2)]
+    assert scaled["classifier"]["model"]["clas_batch_size"] == 64
+    # the defaults' stage_epochs form too: [1, 1, 1, 6] -> [1, 1, 1, 2]
+    assert [s["epochs"] for s in Protocols(scaled_cfg).sections("genome_pretraining_finetuning")["classifier"]["stages"]] == [1, 1, 1, 2]

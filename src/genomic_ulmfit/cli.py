@@ -501,11 +501,9 @@ def run(args: argparse.Namespace) -> None:
             logger.error("%s", e)
             raise SystemExit(1) from None
     elif cmd == "sources":
-        import yaml
-        from .sources import check_sources, list_sources
-        config = yaml.safe_load(args.config.read_text()) or {}
-        if not isinstance(config, dict):
-            raise ValueError(f"{args.config}: not a workflow config (a YAML mapping)")
+        from .config import load_config
+        from .sources import default_repo, check_sources, list_sources
+        config = load_config(args.config, args.repo or default_repo())
         if not args.check:
             list_sources(config, repo=args.repo)
             return

@@ -15,6 +15,50 @@ class ConfigError(ValueError):
     """A configuration that cannot run; the message names the key."""
 
 
+def merge_config(base: dict, over: dict) -> dict:
+    """`over` on top of `base`: mappings merge key by key; any other value (a list too)
+    replaces the base's."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_config(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_extends(config: dict, repo: Path, where: str = "the config") -> dict:
+    """The config with the config file it `extends` (a path relative to the repository,
+    itself possibly extending another) merged beneath it, `extends` itself dropped: a
+    reduced-scale config states only what differs from the config it scales down
+    (config/paper_mini.yaml extends config/paper.yaml)."""
+    chain, layers = [str(where)], [config]
+    while layers[-1].get("extends"):
+        path = Path(layers[-1]["extends"])
+        path = path if path.is_absolute() else Path(repo) / path
+        if str(path) in chain:
+            raise ConfigError(f"config key extends: {' -> '.join(chain + [str(path)])} is a cycle")
+        if not path.is_file():
+            raise ConfigError(f"config key extends (in {chain[-1]}): no config file {path}")
+        base = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(base, dict):
+            raise ConfigError(f"config key extends (in {chain[-1]}): {path} is not a workflow config (a YAML mapping)")
+        chain.append(str(path))
+        layers.append(base)
+    merged: dict = {}
+    for layer in reversed(layers):
+        merged = merge_config(merged, {k: v for k, v in layer.items() if k != "extends"})
+    return merged
+
+
+def load_config(path: str | Path, repo: Path) -> dict:
+    """A workflow config file, with what it `extends` beneath it."""
+    config = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: not a workflow config (a YAML mapping)")
+    return resolve_extends(config, repo, str(path))
+
+
 def _key(path) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 

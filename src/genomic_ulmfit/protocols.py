@@ -105,6 +105,26 @@ def settings_document(section: str, spec: dict, preset: str, model_overrides: di
     return doc
 
 
+def capped(section: str, spec: dict, scale: dict) -> dict:
+    """A merged section under the config's `scale` caps: every cycle or stage keeps its place
+    with at most max_epochs epochs, batch_size at most max_batch_size (a reduced-scale run
+    of the same protocols)."""
+    max_epochs, max_bs = scale.get("max_epochs"), scale.get("max_batch_size")
+    out = dict(spec)
+    if max_epochs:
+        for key in ("cycles", "stages"):
+            if key in out:
+                out[key] = [{**step, "epochs": min(step["epochs"], max_epochs)} for step in out[key]]
+        for key in ("epochs",):
+            if key in out:
+                out[key] = min(out[key], max_epochs)
+        if "stage_epochs" in out:
+            out["stage_epochs"] = [min(e, max_epochs) for e in out["stage_epochs"]]
+    if max_bs and out.get("batch_size"):
+        out["batch_size"] = min(out["batch_size"], max_bs)
+    return out
+
+
 def digest(doc: dict) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:8]
 
@@ -153,6 +173,7 @@ class Protocols:
             if section in protocol:
                 spec = merge_section(spec, protocol[section], section)
                 wheres.append(f"{where}.{section}")
+        spec = capped(section, spec, self.config.get("scale") or {})
         try:
             doc = settings_document(section, spec, self.preset, self.overrides)
             if section == "classifier":  # layers fit the start: every layer from scratch

@@ -15,10 +15,15 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.ge
 
 from snakemake.settings.types import DeploymentMethod  # noqa: E402
 
-from genomic_ulmfit.config import load_sources, validate_config  # noqa: E402
+from genomic_ulmfit.config import load_sources, resolve_extends, validate_config  # noqa: E402
 from genomic_ulmfit.protocols import TAG_PATTERN, Protocols, strip_tag  # noqa: E402
 from genomic_ulmfit.sources import source_file_name  # noqa: E402
 
+# A config that `extends` another (config/paper_mini.yaml) is merged onto it, in place:
+# the rules and Snakemake read this one dict.
+_resolved = resolve_extends(config, REPO)
+config.clear()
+config.update(_resolved)
 SOURCES = load_sources(config["sources"], base=REPO)  # one file or a list
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml", SOURCES)
 
