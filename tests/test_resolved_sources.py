@@ -26,6 +26,7 @@ from genomic_ulmfit.config import ConfigError, load_sources
 from genomic_ulmfit.sources import (
     FetchError, fetch, fetch_source, ncbi_ftp_url, pick_assembly, source_file_name,
 )
+from paper_standins import DatasetsHandler, OsfHandler, OsfNode, ncbi_report
 from workflow_run import REPO, planned_jobs, snakemake, write_config
 
 SPECIES = ("Human", "Mouse", "Dog")
@@ -213,104 +214,21 @@ def test_a_local_archive_is_read_where_it_is_even_with_a_mirror(tmp_path: Path) 
 # -- OSF ---------------------------------------------------------------------------------
 
 
-class _JsonApi(BaseHTTPRequestHandler):
-    """A stand-in API server: answers with a body of `content_type` (or another type)."""
+class _OSF(OsfHandler):
+    """api.osf.io/v2 and osf.io/download stand-in for one node (paper_standins.OsfNode: the API's
+    JSON:API layout, osfclient's test fixtures): `files` at the root of osfstorage, listed 2
+    items a page, `folder_files` in its folder "extra" (listed second)."""
 
-    content_type = "application/json"
-
-    def _send(self, code: int, body: bytes, ctype: str | None = None) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype or self.content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # quiet test output
-        pass
-
-
-class _OSF(_JsonApi):
-    """api.osf.io/v2 and osf.io/download stand-in for one node, in the API's JSON:API layout
-    (osfclient's test fixtures): osfstorage lists 2 items a page; a folder holds one file."""
-
-    node = "4htpy"
     files: dict[str, bytes] = {}
     folder_files: dict[str, bytes] = {}
     bad_hash: set[str] = set()
 
-    def _base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def _file(self, name: str, data: bytes, folder: str = "") -> dict:
-        fid = hashlib.md5((folder + name).encode()).hexdigest()[:24]
-        sha = "f" * 64 if name in self.bad_hash else _sha(data)
-        return {
-            "id": fid, "type": "files",
-            "attributes": {"kind": "file", "name": name, "materialized_path": f"/{folder}{name}",
-                           "path": f"/{fid}", "provider": "osfstorage", "size": len(data),
-                           "extra": {"hashes": {"sha256": sha, "md5": hashlib.md5(data).hexdigest()}},
-                           "current_version": 1, "date_created": "2018-03-01T00:00:00.000000"},
-            "links": {"info": f"{self._base()}/v2/files/{fid}/", "self": f"{self._base()}/v2/files/{fid}/",
-                      "upload": f"{self._base()}/wb/{fid}", "download": f"{self._base()}/download/{fid}/",
-                      "html": f"https://osf.io/{self.node}/files/osfstorage/{fid}"},
-            "relationships": {"node": {"links": {"related": {"href": f"{self._base()}/v2/nodes/{self.node}/",
-                                                             "meta": {}}}}},
-        }
-
-    def _items(self) -> list[dict]:
-        items = [self._file(n, d) for n, d in self.files.items()]
-        items.insert(1, {
-            "id": "5a1folder", "type": "files",
-            "attributes": {"kind": "folder", "name": "extra", "materialized_path": "/extra/", "path": "/5a1folder/",
-                           "provider": "osfstorage", "size": None, "extra": {"hashes": {"sha256": None, "md5": None}}},
-            "links": {"info": f"{self._base()}/v2/files/5a1folder/",
-                      "new_folder": f"{self._base()}/wb/5a1folder/?kind=folder"},
-            "relationships": {"files": {"links": {"related": {
-                "href": f"{self._base()}/v2/nodes/{self.node}/files/osfstorage/5a1folder/", "meta": {}}}}},
-        })
-        return items
-
-    def _blob(self, fid: str) -> bytes | None:
-        for folder, table in (("", self.files), ("extra/", self.folder_files)):
-            for name, data in table.items():
-                if self._file(name, data, folder)["id"] == fid:
-                    return data
-        return None
-
-    content_type = "application/vnd.api+json"  # JSON:API
-
-    def do_GET(self) -> None:
-        parts = urllib.parse.urlsplit(self.path)
-        page = int(urllib.parse.parse_qs(parts.query).get("page", ["1"])[0])
-        listing = f"/v2/nodes/{self.node}/files/osfstorage/"
-        if parts.path == listing:
-            items = self._items()
-            chunk = items[(page - 1) * 2: page * 2]
-            more = page * 2 < len(items)
-            doc = {"data": chunk, "links": {
-                "first": None if page == 1 else f"{self._base()}{listing}",
-                "last": f"{self._base()}{listing}?page={(len(items) + 1) // 2}",
-                "prev": None if page == 1 else f"{self._base()}{listing}?page={page - 1}",
-                "next": f"{self._base()}{listing}?page={page + 1}" if more else None,
-                "meta": {"total": len(items), "per_page": 2}}, "meta": {"version": "2.0"}}
-            return self._send(200, json.dumps(doc).encode())
-        if parts.path == listing + "5a1folder/":
-            doc = {"data": [self._file(n, d, "extra/") for n, d in self.folder_files.items()],
-                   "links": {"first": None, "last": None, "prev": None, "next": None,
-                             "meta": {"total": len(self.folder_files), "per_page": 10}}}
-            return self._send(200, json.dumps(doc).encode())
-        if parts.path.startswith("/download/"):
-            # osf.io/download/<id>/ redirects to the file server, as the real one does
-            self.send_response(302)
-            self.send_header("Location", f"{self._base()}/wb{parts.path[len('/download'):]}")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return None
-        if parts.path.startswith("/wb/"):
-            data = self._blob(parts.path.strip("/").split("/")[1])
-            if data is not None:
-                return self._send(200, data, "application/octet-stream")
-        return self._send(404, json.dumps({"errors": [{"detail": "Not found."}]}).encode())
+    @classmethod
+    def layout(cls) -> None:
+        names = list(cls.files)
+        files = {names[0]: cls.files[names[0]], **{f"extra/{n}": d for n, d in cls.folder_files.items()},
+                 **{n: cls.files[n] for n in names[1:]}}
+        cls.nodes = (OsfNode("4htpy", files, per_page=2, bad_hash=cls.bad_hash),)
 
 
 def _serve(handler: type[BaseHTTPRequestHandler]):
@@ -329,6 +247,7 @@ def osf_api(monkeypatch):
         folder_files = {"mRNAs.TRAIN.fa": b">m1\nAUGGCCAAA\n"}
         bad_hash = {"lncRNAs.TEST500.fa"}
 
+    Handler.layout()
     server, thread, base = _serve(Handler)
     monkeypatch.setenv("GULMFIT_OSF_API", f"{base}/v2")
     yield Handler
@@ -376,20 +295,7 @@ def test_osf_missing_path_names_node_path_and_files(osf_api, tmp_path: Path) -> 
 # -- NCBI Datasets -----------------------------------------------------------------------
 
 
-def _report(accession: str, organism: str, asm: str, level: str, category: str | None, released: str,
-            tax_id: int = 1) -> dict:
-    """One genome assembly report of NCBI Datasets v2 (v2reportsAssemblyDataReport)."""
-    info = {"assembly_level": level, "assembly_status": "current", "assembly_name": asm,
-            "assembly_type": "haploid", "bioproject_accession": "PRJNA224116", "release_date": released,
-            "submitter": "Test Center", "paired_assembly": {"accession": "GCA_" + accession[4:], "status": "current"}}
-    if category:
-        info["refseq_category"] = category
-    return {"accession": accession, "current_accession": accession, "paired_accession": "GCA_" + accession[4:],
-            "source_database": "SOURCE_DATABASE_REFSEQ" if accession.startswith("GCF_") else "SOURCE_DATABASE_GENBANK",
-            "organism": {"tax_id": tax_id, "organism_name": organism},
-            "assembly_info": info,
-            "assembly_stats": {"total_number_of_chromosomes": 1, "total_sequence_length": "5000000",
-                               "number_of_contigs": 10, "gc_percent": 50.5}}
+_report = ncbi_report  # one NCBI Datasets v2 assembly report
 
 
 REPORTS = {
@@ -411,45 +317,12 @@ REPORTS = {
 }
 
 
-class _Datasets(_JsonApi):
-    """api.ncbi.nlm.nih.gov/datasets/v2 (genome dataset_report by taxon / accession, with its
-    filters.reference_only, filters.assembly_source, tax_exact_match, page_size, page_token)
-    and ftp.ncbi.nlm.nih.gov/genomes/all stand-in. At most 2 reports a page."""
+class _Datasets(DatasetsHandler):
+    """api.ncbi.nlm.nih.gov/datasets/v2 and ftp.ncbi.nlm.nih.gov/genomes/all stand-in
+    (paper_standins.DatasetsHandler) answering from REPORTS, at most 2 reports a page."""
 
-    genomes: dict[str, bytes] = {}
-    calls: list[str] = []
-
-
-    def do_GET(self) -> None:
-        parts = urllib.parse.urlsplit(self.path)
-        self.calls.append(self.path)
-        q = {k: v[0] for k, v in urllib.parse.parse_qs(parts.query).items()}
-        segs = parts.path.split("/")
-        if parts.path.startswith("/datasets/v2/genome/") and segs[-1] == "dataset_report":
-            by, key = segs[4], urllib.parse.unquote(segs[5])
-            if by == "taxon":
-                if key not in REPORTS:
-                    body = {"error": "Bad Request", "code": 400,
-                            "message": f"Invalid taxon: '{key}' is not a recognized taxonomic name"}
-                    return self._send(400, json.dumps(body).encode())
-                reports = REPORTS[key]
-                if q.get("filters.reference_only") == "true":
-                    reports = [r for r in reports if r["assembly_info"].get("refseq_category") == "reference genome"]
-                if q.get("tax_exact_match") == "true":
-                    reports = [r for r in reports if r["organism"]["organism_name"] == key]
-            else:
-                reports = [r for rs in REPORTS.values() for r in rs if r["accession"] == key]
-            if q.get("filters.assembly_source") == "refseq":
-                reports = [r for r in reports if r["accession"].startswith("GCF_")]
-            size = min(int(q.get("page_size", 20)), 2)
-            start = int(q.get("page_token", "0"))
-            doc = {"reports": reports[start:start + size], "total_count": len(reports)} if reports else {}
-            if start + size < len(reports):
-                doc["next_page_token"] = str(start + size)
-            return self._send(200, json.dumps(doc).encode())
-        if parts.path.startswith("/genomes/all/") and parts.path in self.genomes:
-            return self._send(200, self.genomes[parts.path], "application/octet-stream")
-        return self._send(404, b"Not Found", "text/plain")
+    reports = REPORTS
+    max_page_size = 2
 
 
 @pytest.fixture
@@ -542,38 +415,53 @@ def test_ncbi_pinned_accession(ncbi, tmp_path: Path) -> None:
 # -- mirrors -----------------------------------------------------------------------------
 
 
-def test_mirror_holds_the_final_files_of_resolved_sources(tmp_path: Path, http_serve, monkeypatch) -> None:
-    """Offline: member, OSF and NCBI sources come from mirror/mirror_path, nothing resolved."""
-    monkeypatch.setenv("GULMFIT_OSF_API", "http://127.0.0.1:9/v2")  # would fail if asked
-    monkeypatch.setenv("GULMFIT_NCBI_DATASETS_API", "http://127.0.0.1:9/datasets/v2")
+def test_mirror_holds_archives_and_the_final_files_of_resolved_sources(tmp_path: Path, http_serve,
+                                                                        monkeypatch) -> None:
+    """Offline: a member's archive comes from mirror/mirror_path (verified, extracted as from
+    upstream); OSF and NCBI sources' final files from there, nothing resolved."""
+    monkeypatch.delenv("GULMFIT_OSF_API", raising=False)
+    monkeypatch.delenv("GULMFIT_NCBI_DATASETS_API", raising=False)
     mirror = tmp_path / "mirror"
-    files = {"enhancer_cnn/Human/positive_samples": b"ACGT\n", "enhancer_cnn/Human/negative_samples": b"TTTT\n",
-             "osf_4htpy/mRNAs.TEST500.fa": b">m\nAUG\n", "ncbi/by_taxon/Vibrio_sp._C7_genomic.fna.gz": b"\x1f\x8bxx"}
+    files = {"osf_4htpy/mRNAs.TEST500.fa": b">m\nAUG\n", "ncbi/by_taxon/Vibrio_sp._C7_genomic.fna.gz": b"\x1f\x8bxx"}
     for rel, data in files.items():
         (mirror / rel).parent.mkdir(parents=True, exist_ok=True)
         (mirror / rel).write_bytes(data)
+    (mirror / "enhancer_cnn").mkdir()
+    archive = _tgz(mirror / "enhancer_cnn" / "Enhancers_vs_negative.tgz", _enhancer_files())
     remote = "https://example.org/Enhancers_vs_negative.tgz"
     entries = {
-        "member": {"url": remote, "member": "Human/positive_samples", "sha256": None,
-                   "mirror_path": "enhancer_cnn/Human/positive_samples"},
+        "member": {"url": remote, "member": "Human/positive_samples", "sha256": _sha(archive),
+                   "mirror_path": "enhancer_cnn/Enhancers_vs_negative.tgz"},
         "osf": {"osf": {"node": "4htpy", "path": "mRNAs.TEST500.fa"}, "sha256": _sha(files["osf_4htpy/mRNAs.TEST500.fa"]),
                 "mirror_path": "osf_4htpy/mRNAs.TEST500.fa"},
         "ncbi": {"ncbi_genome": {"taxon": "Vibrio sp. C7"}, "sha256": None,
                  "mirror_path": "ncbi/by_taxon/Vibrio_sp._C7_genomic.fna.gz"},
     }
-    for base in (http_serve(mirror), str(mirror), mirror.as_uri()):
-        out = tmp_path / "out"
+    expected = {"member": _samples("Human", "positive"), **{k: files[entries[k]["mirror_path"]] for k in ("osf", "ncbi")}}
+    for i, base in enumerate((http_serve(mirror), str(mirror), mirror.as_uri())):
+        out = tmp_path / f"out{i}"
         for kind, entry in entries.items():
             got = fetch_source(entry, out / kind / "f", mirror=base)
-            assert got.read_bytes() == files[entry["mirror_path"]], (base, kind)
-        assert not (out / "member" / "_archives").exists()
-    # a directory member: from a directory mirror, copied whole; an HTTP mirror cannot list it
-    entry = {"url": remote, "member": "Human/", "sha256": None, "mirror_path": "enhancer_cnn/Human"}
-    got = fetch_source(entry, tmp_path / "d" / "Human", mirror=str(mirror))
+            assert got.read_bytes() == expected[kind], (base, kind)
+        # an HTTP mirror's archive is cached once for its members; a local one is read where it is
+        assert (out / "member" / "_archives").exists() == (i == 0)
+    # a directory member, from an HTTP mirror too: the archive is there
+    entry = {**entries["member"], "member": "Human/"}
+    got = fetch_source(entry, tmp_path / "d" / "Human", mirror=http_serve(mirror))
     assert _listing(got) == ["negative_samples", "positive_samples"]
-    with pytest.raises(FetchError, match="directory member 'Human/' cannot be read from an HTTP mirror"):
-        fetch_source(entry, tmp_path / "e" / "Human", mirror=http_serve(mirror))
-    assert _listing(tmp_path / "e") == []
+    # the mirror's copy is verified like any download
+    bad = {**entries["member"], "sha256": "0" * 64}
+    with pytest.raises(FetchError, match="checksum mismatch"):
+        fetch_source(bad, tmp_path / "e" / "f", mirror=http_serve(mirror))
+    assert not (tmp_path / "e" / "f").exists()
+
+
+def test_an_api_set_by_its_variable_is_asked_even_with_a_mirror(osf_api, tmp_path: Path) -> None:
+    """GULMFIT_OSF_API (a proxy, a stand-in) says where that API is: asked despite the mirror."""
+    entry = {"osf": {"node": "4htpy", "path": "mRNAs.train16K.fa"}, "sha256": None,
+             "mirror_path": "osf_4htpy/mRNAs.train16K.fa"}
+    got = fetch_source(entry, tmp_path / "o" / "f", mirror=str(tmp_path / "empty_mirror"))
+    assert got.read_bytes() == osf_api.files["mRNAs.train16K.fa"]
 
 
 # -- the command line and the workflow ---------------------------------------------------

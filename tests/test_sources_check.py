@@ -226,8 +226,9 @@ def test_ncbi_genome_lock_has_the_resolved_assembly(tmp_path: Path, http_serve, 
 
 
 def test_an_archive_member_is_checked_by_its_archive(tmp_path: Path, http_serve, capsys) -> None:
-    """A member's sha256 is its archive's: recorded from the download; from a mirror, which
-    holds the member only, it is left unchecked (not recorded)."""
+    """A member's sha256 is its archive's, recorded from the download; a mirror holds the
+    archive as upstream does, so the copy there is checked against the lock too."""
+    import shutil
     import tarfile
 
     served = tmp_path / "served"
@@ -236,19 +237,23 @@ def test_an_archive_member_is_checked_by_its_archive(tmp_path: Path, http_serve,
     archive = served / "bundle.tgz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(served / "bundle", arcname="bundle")
-    mirror = tmp_path / "mirror" / "enh" / "Dog"
-    mirror.mkdir(parents=True)
-    (mirror / "positive_samples").write_text("ACGT\n")
     base = http_serve(served)
     (tmp_path / "s.yaml").write_text(yaml.safe_dump({"dog_pos": {
         "url": f"{base}/bundle.tgz", "member": "Dog/positive_samples", "sha256": None,
-        "mirror_path": "enh/Dog/positive_samples"}}))
+        "mirror_path": "enh/bundle.tgz"}}))
     config = {"sources": "s.yaml", "corpora": {"c": {"genomes": ["dog_pos"]}}}
-    assert check_sources(config, repo=tmp_path, mirror=str(tmp_path / "mirror")) == 0
-    assert _lines(capsys.readouterr().out)["dog_pos"][2] == "unchecked"
-    assert not (tmp_path / "s.lock.yaml").exists()
     assert check_sources(config, repo=tmp_path) == 0
     assert _lines(capsys.readouterr().out)["dog_pos"] == [_sha(archive), str(archive.stat().st_size), "recorded"]
     assert read_lock(tmp_path / "s.lock.yaml")["dog_pos"]["sha256"] == _sha(archive)
     assert check_sources(config, repo=tmp_path) == 0  # verified against the lock now
     assert _lines(capsys.readouterr().out)["dog_pos"][2] == "ok"
+    mirror = tmp_path / "mirror"
+    (mirror / "enh").mkdir(parents=True)
+    shutil.copy(archive, mirror / "enh" / "bundle.tgz")
+    for where in (str(mirror), http_serve(mirror)):  # a directory and an HTTP mirror
+        assert check_sources(config, repo=tmp_path, mirror=where) == 0
+        assert _lines(capsys.readouterr().out)["dog_pos"][2] == "ok"
+    with tarfile.open(mirror / "enh" / "bundle.tgz", "w:gz") as tar:  # the mirror's copy changed
+        tar.add(served / "bundle" / "Dog", arcname="Dog")
+    assert check_sources(config, repo=tmp_path, mirror=str(mirror)) == 1
+    assert _lines(capsys.readouterr().out)["dog_pos"][2] == "MISMATCH"

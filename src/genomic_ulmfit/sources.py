@@ -19,9 +19,13 @@ One way to download (`fetch`; the workflow's `download` rule calls it through
   organism), then its <accession>_<assembly>_genomic.fna.gz from the genomes FTP. What it
   resolved to is logged and written to `<dest>.resolved.json`, to pin it with `accession:`.
 
-With a mirror (a local HTTP server, a directory or a file:// URL) a remote source of any
-kind is read from mirror + "/" + mirror_path: the final file (or directory), nothing
-resolved; a source whose url is file:// or a local path is read where it is.
+With a mirror (a local HTTP server, a directory or a file:// URL) a remote source is read
+from mirror + "/" + mirror_path: for a plain file, that file; for an archive member, the
+archive (verified by its sha256 and extracted as from upstream); for an OSF or NCBI source,
+the final file, nothing resolved, unless that API's endpoint is set by its environment
+variable (GULMFIT_OSF_API, GULMFIT_NCBI_DATASETS_API): the variable says where the API is
+(a proxy, a test's stand-in), so it is asked even with a mirror. A source whose url is
+file:// or a local path is read where it is.
 
 Every file is streamed to a temporary file next to its destination, checked, and only
 then moved into place with os.replace, so `dest` is either absent or complete and
@@ -91,6 +95,12 @@ class FetchError(RuntimeError):
 def _endpoint(which: str) -> str:
     env, default = _ENDPOINT_ENV[which]
     return (os.environ.get(env) or default).rstrip("/")
+
+
+def _api_redirected(kind: str) -> bool:
+    """Whether the API that resolves a source of `kind` is set by its environment variable."""
+    which = {"osf": "osf", "ncbi_genome": "ncbi_datasets"}.get(kind)
+    return which is not None and bool(os.environ.get(_ENDPOINT_ENV[which][0]))
 
 
 def sha256_of(path: str | os.PathLike[str]) -> str:
@@ -363,8 +373,9 @@ def fetch(
     `<dest's folder>/_archives`). With `osf` ({node, path}): that file of the OSF project,
     found through the OSF API. With `ncbi_genome` ({taxon} or {accession}): that genome's
     genomic.fna.gz, resolved through NCBI Datasets (recorded in `<dest>.resolved.json`).
-    With `mirror`: a remote source of any kind is read from mirror + "/" + mirror_path
-    instead (the final file or directory); a file:// or local-path `url` is read where it is.
+    With `mirror`: a remote source is read from mirror + "/" + mirror_path instead (a
+    member's archive; an OSF or NCBI source's final file unless its API's environment
+    variable is set); a file:// or local-path `url` is read where it is.
 
     With `sha256=None` (or "null"/"none": a source whose checksum is not known yet) the file
     is accepted unverified; its sha256 is logged and recorded in `<file>.sha256`.
@@ -384,8 +395,11 @@ def fetch(
         logger.info("%s already present with sha256 %s; not downloading", dest, expected)
         return dest
     local_url = bool(url) and _is_local(url)
-    if mirror and not local_url:
-        return _fetch_from_mirror(url, dest, expected, mirror, mirror_path, kind, member, timeout, prefix)
+    if mirror and not local_url and not _api_redirected(kind):
+        if kind == "member":  # the mirror holds the archive, as upstream does
+            archive = resolve_url(url, mirror, mirror_path)
+            return _fetch_member(archive, member, dest, expected, cache_dir, timeout, prefix)
+        return _fetch_file(resolve_url(url, mirror, mirror_path), dest, expected, timeout, prefix)
     if kind == "member":
         return _fetch_member(url, member, dest, expected, cache_dir, timeout, prefix)
     if kind == "osf":
@@ -436,39 +450,6 @@ def _write_json_atomic(path: Path, obj: dict) -> None:
         fh.write(json.dumps(obj, indent=2) + "\n")
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
-
-
-def _fetch_from_mirror(url: str, dest: Path, expected: str | None, mirror: str, mirror_path: str | None,
-                       kind: str, member: str | None, timeout: float, prefix: str) -> Path:
-    """A remote source's final file (or directory) from the mirror."""
-    location = resolve_url(url, mirror, mirror_path)
-    if kind != "member":
-        return _fetch_file(location, dest, expected, timeout, prefix)
-    # The mirror holds the member itself; the source's sha256 is the archive's.
-    if expected:
-        logger.info("%s%s: the source's sha256 is its archive's; the mirror's copy of member %s is not checked",
-                    prefix, location, member)
-    src = _local_path(location)
-    if member.endswith("/") or (src is not None and src.is_dir()):
-        if src is None:
-            raise FetchError(f"{prefix}directory member {member!r} cannot be read from an HTTP mirror ({location}); "
-                             f"expected a local directory or file:// mirror holding it under {mirror_path!r}")
-        if not src.is_dir():
-            raise FetchError(f"{prefix}could not fetch {location}: expected the directory of member {member!r} there")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
-        try:
-            shutil.copytree(src, tmp, dirs_exist_ok=True)
-            os.chmod(tmp, 0o755)
-            _replace(tmp, dest)
-        except BaseException as err:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(err, Exception):
-                raise FetchError(f"{prefix}could not copy {location}: {_one_line(err)}") from err
-            raise
-        logger.info("%scopied directory %s -> %s", prefix, location, dest)
-        return dest
-    return _fetch_file(location, dest, None, timeout, prefix, record_unverified=False)
 
 
 # -- archive members -------------------------------------------------------------------
@@ -1013,7 +994,7 @@ def config_source_uses(config: dict) -> dict[str, list[str]]:
     return uses
 
 
-def _default_repo() -> Path:
+def default_repo() -> Path:
     """The checkout this package is in (the folder holding workflow/Snakefile), else the
     current directory."""
     checkout = Path(__file__).resolve().parents[2]
@@ -1025,15 +1006,15 @@ def _sources_files(config: dict, repo: Path) -> list[Path]:
     return [repo / f for f in ([files] if isinstance(files, str) else files)]
 
 
-def _checked_file(entry: dict, dest: Path, cache: Path) -> Path | None:
-    """The file whose sha256 is the source's: the archive of a member (None when only the
-    member itself was read, from a mirror), else what was fetched to `dest`."""
+def _checked_file(entry: dict, dest: Path, cache: Path, location: str) -> Path | None:
+    """The file whose sha256 is the source's: the archive of a member (read where it is when
+    `location`, the url or its mirror copy, is local; else from the cache), else what was
+    fetched to `dest`."""
     if source_kind(entry) != "member":
         return dest if dest.is_file() else None
-    url = entry.get("url") or ""
-    if _is_local(url):
-        return _local_path(url)
-    archive = cache / (Path(urllib.parse.urlsplit(url).path).name or "archive")
+    if _is_local(location):
+        return _local_path(location)
+    archive = cache / (Path(urllib.parse.urlsplit(location).path).name or "archive")
     return archive if archive.is_file() else None
 
 
@@ -1062,7 +1043,7 @@ def check_sources(config: dict, *, repo: str | os.PathLike[str] | None = None, m
 
     out = out or sys.stdout
     err = err or sys.stderr
-    repo = Path(repo) if repo is not None else _default_repo()
+    repo = Path(repo) if repo is not None else default_repo()
     files = _sources_files(config, repo)
     load_sources(files)  # names defined once across the files; every lock consistent
     raw: dict[str, tuple[Path, dict]] = {}  # name -> (sources file, entry as written there)
@@ -1106,7 +1087,7 @@ def check_sources(config: dict, *, repo: str | os.PathLike[str] | None = None, m
             from_lock = null_here and expected is not None
             url = entry.get("url") or ""
             location = url
-            if mirror and url and not _is_local(url):
+            if mirror and url and not _is_local(url) and not _api_redirected(source_kind(entry)):
                 try:
                     location = resolve_url(url, mirror, entry.get("mirror_path"))
                 except ValueError:
@@ -1120,11 +1101,11 @@ def check_sources(config: dict, *, repo: str | os.PathLike[str] | None = None, m
             try:
                 fetch_source({**entry, "sha256": None}, dest, mirror=mirror, name=name, cache_dir=cache,
                              timeout=timeout)
-                checked = _checked_file(entry, dest, cache)
+                checked = _checked_file(entry, dest, cache, location)
                 if checked is not None:
                     # fetch wrote the sha256 of what it took unverified beside it; a local archive
                     # is read where it is (a .sha256 there is not fetch's): hash it.
-                    is_local_archive = source_kind(entry) == "member" and _is_local(url)
+                    is_local_archive = source_kind(entry) == "member" and _is_local(location)
                     sha = (None if is_local_archive else _recorded_sha(checked)) or sha256_of(checked)
                     size = checked.stat().st_size
             except (FetchError, ValueError, OSError) as e:
@@ -1139,9 +1120,8 @@ def check_sources(config: dict, *, repo: str | os.PathLike[str] | None = None, m
                       file=err, flush=True)
                 shutil.rmtree(work, ignore_errors=True)
                 continue
-            if sha is None:  # an archive member read from a mirror: its sha256 is the archive's
-                print(f"{name:<{width}}  {'-':<64}  {'-':>12}  unchecked (archive member read from the mirror; "
-                      f"its sha256 is the archive's: check it without a mirror)", file=out, flush=True)
+            if sha is None:  # nothing left to hash (cannot happen after a fetch that succeeded)
+                print(f"{name:<{width}}  {'-':<64}  {'-':>12}  unchecked", file=out, flush=True)
             elif expected and sha != expected:
                 failures += 1
                 recorded_in = lock_path(src_file) if from_lock else src_file
@@ -1172,7 +1152,7 @@ def list_sources(config: dict, *, repo: str | os.PathLike[str] | None = None, ou
     from .config import load_sources
 
     out = out or sys.stdout
-    repo = Path(repo) if repo is not None else _default_repo()
+    repo = Path(repo) if repo is not None else default_repo()
     uses = config_source_uses(config)
     for path in _sources_files(config, repo):
         written, locked = load_sources(path, lock=False), load_sources(path)
