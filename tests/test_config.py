@@ -95,3 +95,29 @@ def test_extends_merges_a_config_onto_the_one_it_scales_down(tmp_path, sources):
     (tmp_path / "loop.yaml").write_text("extends: config/missing.yaml\n")
     with pytest.raises(ConfigError, match=r"extends \(in .*loop.yaml\): no config file .*missing.yaml"):
         load_config(tmp_path / "loop.yaml", tmp_path)
+
+
+def test_config_reference_is_generated_from_the_schema_and_names_every_key():
+    """config/README.md is the schema laid out: current, and every key of it is there."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, str(REPO / "scripts" / "config_reference.py"), "--check"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    text = (REPO / "config" / "README.md").read_text()
+    schema = yaml.safe_load(SCHEMA.read_text())
+
+    def keys(node, path):
+        for name, sub in node.get("properties", {}).items():
+            yield f"{path}.{name}" if path else name
+            yield from keys(sub, f"{path}.{name}" if path else name)
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            yield from keys(extra, f"{path}.<name>")
+
+    for key in keys(schema, ""):
+        assert f"`{key}`" in text, key
+    for name, node in schema["definitions"].items():
+        for key in keys(node, ""):
+            assert f"`{key}`" in text, (name, key)
