@@ -37,3 +37,13 @@ CONFIG ?= config/paper.yaml
 sources-check: setup
 	$(VENV)/bin/python -m genomic_ulmfit sources --check --config $(CONFIG) \
 		$(if $(MIRROR),--mirror $(MIRROR)) $(if $(ONLY),--only $(ONLY))
+
+# config/paper.yaml's whole DAG at reduced scale (config/paper_mini.yaml), offline: the real
+# files of SHARED where the paper's sources are there, stand-ins in the upstream formats for
+# the rest (tests/paper_standins.py, served on 127.0.0.1 with the OSF and NCBI API stand-ins).
+# Results in results-paper-mini/; tests/test_paper_mini.py runs the same.
+SHARED ?= ../shared/data
+.PHONY: paper-mini
+paper-mini: setup
+	$(VENV)/bin/python tests/paper_standins.py results-paper-mini/standins --shared $(SHARED) \
+		--run results-paper-mini -- --cores $(CORES) $(SNAKEMAKE_ARGS)

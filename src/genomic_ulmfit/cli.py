@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=None, help="the file's URL (overrides the entry's)")
     p.add_argument("--sha256", default=None, help="expected sha256, or null/None when not known (overrides the entry's)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--mirror", default=None, help="base URL or directory that replaces remote sources")
+    p.add_argument("--mirror", default=None,
+                   help="base URL or directory that replaces remote sources (default: $GULMFIT_MIRROR)")
     p.add_argument("--mirror-path", default=None, help="the file's path inside the mirror (overrides the entry's)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="where archives are kept once downloaded (default: <out's folder>/_archives)")
@@ -496,7 +497,8 @@ def run(args: argparse.Namespace) -> None:
         if "sha256" not in entry:
             raise ValueError("fetch needs the expected sha256 (--sha256, or sha256 in --source; null when not known)")
         try:
-            fetch_source(entry, args.out, mirror=args.mirror or None, cache_dir=args.cache_dir)
+            mirror = os.environ.get("GULMFIT_MIRROR") if args.mirror is None else args.mirror
+            fetch_source(entry, args.out, mirror=mirror or None, cache_dir=args.cache_dir)
         except FetchError as e:  # one line naming the source, the URL/member and what was expected
             logger.error("%s", e)
             raise SystemExit(1) from None

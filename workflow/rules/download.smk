@@ -10,6 +10,9 @@ from genomic_ulmfit.sources import FETCH_KEYS
 localrules: download, download_directory  # need the internet (or the mirror), not a compute node
 
 ARCHIVE_CACHE = "resources/downloads/_archives"
+# The mirror says where a file is read from, not what it is (its sha256 does): it reaches
+# `fetch` through the environment, so a new mirror (or none) reruns nothing.
+os.environ["GULMFIT_MIRROR"] = config.get("mirror") or ""
 
 
 def fetch_entry(w):
@@ -19,15 +22,11 @@ def fetch_entry(w):
     return json.dumps({"name": w.source, **entry}, sort_keys=True)
 
 
-def fetch_mirror(w):
-    return shlex.quote(config["mirror"]) if config.get("mirror") else "''"
-
-
 # Sources whose member names a directory ("member: Species/" ends in "/") become directory outputs.
 DIRECTORY_SOURCES = sorted(n for n, s in SOURCES.items() if str(s.get("member") or "").endswith("/"))
 
 FETCH_SHELL = (
-    "{PY} fetch --source {params.source:q} --out {output:q} --mirror {params.mirror} "
+    "{PY} fetch --source {params.source:q} --out {output:q} "
     "--cache-dir " + ARCHIVE_CACHE + " > {log} 2>&1"
 )
 
@@ -37,7 +36,6 @@ rule download:
         "resources/downloads/{source}/{filename}",
     params:
         source=fetch_entry,
-        mirror=fetch_mirror,
     log:
         "logs/download/{source}/{filename}.log",
     conda:
@@ -53,7 +51,6 @@ rule download_directory:
         source="|".join(re.escape(n) for n in DIRECTORY_SOURCES) or "(?!)",  # no such source: matches nothing
     params:
         source=fetch_entry,
-        mirror=fetch_mirror,
     log:
         "logs/download/{source}/{filename}.log",
     conda:
