@@ -263,4 +263,4 @@ def test_conversion_runs_in_the_data_env(bundle, tmp_path):
     assert res.returncode == 0, res.stderr
     assert DeepSeaArrays.open(tmp_path / "a").meta["splits"]["train"]["n"] == 200
     res = guarded("data", "deepsea-convert", "--bundle", tmp_path / "missing.tar.gz", "--out", tmp_path / "b")
-    assert res.returncode == 1 and "DeepSEA bundle not found" in res.stderr
+    assert res.returncode == 2 and "DeepSEA bundle not found" in res.stderr and "Traceback" not in res.stderr

@@ -298,7 +298,7 @@ def test_vcf_ref_mismatch_names_the_line(model, planted_genome, tmp_path):
         score_variants(vcf, genome, WindowClassifier(model[0], "cpu"), WINDOW)
     ds = tmp_path / "ds.tsv"
     model[1].to_csv(ds, sep="\t", index=False)
-    with pytest.raises(SystemExit):  # the command: a clear message, exit 1, no traceback
+    with pytest.raises(SystemExit, match="2"):  # the command: a clear message, exit 2, no traceback
         cli(["variants", "--model", str(model[0]), "--genome", str(genome.fasta), "--vcf", str(vcf),
              "--out", str(tmp_path / "v.tsv"), "--vcf-out", str(tmp_path / "v.vcf"), "--dataset", str(ds)])
     assert not (tmp_path / "v.vcf").exists()

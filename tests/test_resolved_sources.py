@@ -483,8 +483,8 @@ def test_cli_fetch_takes_the_entry_as_json(served, tmp_path: Path) -> None:
     assert out.read_bytes() == _samples("Dog", "positive")
     res = _cli("--source", json.dumps({**entry, "member": "Cat/positive_samples"}), "--out", str(tmp_path / "x" / "p"),
                "--cache-dir", str(tmp_path / "downloads" / "_archives"))
-    assert res.returncode == 1
-    errors = [line for line in (res.stdout + res.stderr).splitlines() if "ERROR" in line or "Traceback" in line]
+    assert res.returncode == 2
+    errors = [line for line in (res.stdout + res.stderr).splitlines() if "error:" in line or "Traceback" in line]
     assert len(errors) == 1 and "enhancer_dog_positive" in errors[0] and "'Cat/positive_samples'" in errors[0]
     assert "'Dog', 'Human', 'Mouse'" in errors[0]
     assert not (tmp_path / "x").exists() or _listing(tmp_path / "x") == []

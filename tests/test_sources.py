@@ -202,8 +202,8 @@ def test_cli_mirror_with_a_local_source_and_one_line_failures(tmp_path: Path, ca
     assert (tmp_path / "o" / "mine.fa").read_text() == ">a\nACGT\n"
     with pytest.raises(SystemExit) as err:
         main(["fetch", "--source", json.dumps({**entry, "sha256": "1" * 64}), "--out", str(tmp_path / "p" / "mine.fa")])
-    assert err.value.code == 1
-    lines = [line for line in capsys.readouterr().err.splitlines() if "ERROR" in line]
+    assert err.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert len(lines) == 1 and "'my_fa'" in lines[0] and "1" * 64 in lines[0] and sha in lines[0]
     assert not (tmp_path / "p").exists() or list((tmp_path / "p").iterdir()) == []
     with pytest.raises(SystemExit):

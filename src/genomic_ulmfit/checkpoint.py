@@ -12,13 +12,14 @@ import torch
 
 from .kmers import KmerTokenizer
 from .models import ModelConfig
+from .errors import GenomicUlmfitError
 
 FORMAT = "genomic-ulmfit-checkpoint"
 VERSION = 2  # 2: embedding rows padded to a multiple of 8 (models.embedding_rows)
 KINDS = ("language_model", "classifier", "deepsea")  # deepsea: genomic_ulmfit.deepsea.train
 
 
-class CheckpointError(ValueError):
+class CheckpointError(GenomicUlmfitError, ValueError):
     """A checkpoint that does not fit what it is used for; the message says why."""
 
 

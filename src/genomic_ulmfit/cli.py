@@ -455,11 +455,7 @@ def _dataset_command(name: str, argv: list[str]) -> None:
     import importlib
     module, func = DATASET_COMMANDS[name]
     main_fn = getattr(importlib.import_module(f".datasets.{module}", __package__), func)
-    try:
-        main_fn(argv)
-    except (ValueError, FileNotFoundError) as e:  # bad input: a clear message, no traceback
-        logger.error("%s", e)
-        raise SystemExit(1) from None
+    main_fn(argv)
 
 
 PLOTS = ("training", "schedule", "confusion", "roc-pr", "vs-paper", "lm-prior", "train-size-curve")
@@ -487,7 +483,7 @@ def _write_json(path: Path | None, obj) -> None:
 def run(args: argparse.Namespace) -> None:
     cmd = args.command
     if cmd == "fetch":
-        from .sources import FetchError, fetch_source
+        from .sources import fetch_source
         entry = json.loads(args.source) if args.source else {}
         if not isinstance(entry, dict):
             raise ValueError(f"--source must be a JSON object (a source entry), got {args.source!r}")
@@ -496,12 +492,8 @@ def run(args: argparse.Namespace) -> None:
                 entry[key] = value
         if "sha256" not in entry:
             raise ValueError("fetch needs the expected sha256 (--sha256, or sha256 in --source; null when not known)")
-        try:
-            mirror = os.environ.get("GULMFIT_MIRROR") if args.mirror is None else args.mirror
-            fetch_source(entry, args.out, mirror=mirror or None, cache_dir=args.cache_dir)
-        except FetchError as e:  # one line naming the source, the URL/member and what was expected
-            logger.error("%s", e)
-            raise SystemExit(1) from None
+        mirror = os.environ.get("GULMFIT_MIRROR") if args.mirror is None else args.mirror
+        fetch_source(entry, args.out, mirror=mirror or None, cache_dir=args.cache_dir)
     elif cmd == "sources":
         from .config import load_config
         from .sources import default_repo, check_sources, list_sources
@@ -643,8 +635,13 @@ def _deepsea(args) -> None:
                     m["skipped_no_negative"])
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
+def _debug_requested(argv: list[str]) -> tuple[bool, list[str]]:
+    """`--debug` anywhere on the command line (or GULMFIT_DEBUG=1): show tracebacks."""
+    debug = "--debug" in argv or os.environ.get("GULMFIT_DEBUG", "").lower() in ("1", "true", "yes")
+    return debug, [a for a in argv if a != "--debug"]
+
+
+def _dispatch(argv: list[str]) -> None:
     if argv[:1] == ["ecoli-dataset"]:
         from .datasets.ecoli import ecoli_dataset_main
         return ecoli_dataset_main(argv[1:])
@@ -653,11 +650,24 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     from .logs import setup_logging
     setup_logging(args.log_level, args.log)
+    run(args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one subcommand. Bad input of any command (a GenomicUlmfitError, or a ValueError or
+    missing file from the libraries underneath) ends in one line on stderr naming the
+    file/record/key and what was expected, and exit status 2; `--debug` shows the traceback."""
+    from .errors import EXIT_INPUT_ERROR, GenomicUlmfitError
+    debug, argv = _debug_requested(sys.argv[1:] if argv is None else argv)
     try:
-        run(args)
-    except (ValueError, FileNotFoundError) as e:  # bad input: a clear message, no traceback
-        logger.error("%s", e)
-        raise SystemExit(1) from None
+        _dispatch(argv)
+    except (GenomicUlmfitError, ValueError, FileNotFoundError) as e:
+        if debug:
+            raise
+        command = argv[0] if argv else "genomic-ulmfit"
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"genomic-ulmfit {command}: error: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_INPUT_ERROR) from None
 
 
 if __name__ == "__main__":

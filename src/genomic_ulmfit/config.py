@@ -9,9 +9,10 @@ import yaml
 
 from .protocols import ProtocolError, Protocols
 from .settings import ModelConfig, check_settings
+from .errors import GenomicUlmfitError
 
 
-class ConfigError(ValueError):
+class ConfigError(GenomicUlmfitError, ValueError):
     """A configuration that cannot run; the message names the key."""
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from .errors import GenomicUlmfitError
 
 UNK, PAD = "xxunk", "xxpad"
 SPECIAL_TOKENS = (UNK, PAD)
@@ -47,7 +48,7 @@ _BASE_TRANSLATION = BASE_LOOKUP.tobytes()
 _NOT_IUPAC_BYTE = bytes([_NOT_IUPAC])
 
 
-class SequenceError(ValueError):
+class SequenceError(GenomicUlmfitError, ValueError):
     """A sequence that cannot be tokenized; the message names the record."""
 
 

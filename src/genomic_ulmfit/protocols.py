@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterable
 
 from .settings import ClassifierSettings, FinetuneSettings, PretrainSettings, read_by
+from .errors import GenomicUlmfitError
 
 SECTIONS = ("pretrain", "finetune", "classifier")
 TAG_LETTER = {"pretrain": "p", "finetune": "f", "classifier": "c"}
@@ -45,7 +46,7 @@ SCHEDULE_FORMS = {"pretrain": (("cycles",), ("epochs", "lr", "pct_start")),
 TAG_PATTERN = r"[A-Za-z0-9_]+(-[pfc][0-9a-f]{8})*"
 
 
-class ProtocolError(ValueError):
+class ProtocolError(GenomicUlmfitError, ValueError):
     """A protocol that cannot be resolved; the message names the config key."""
 
 

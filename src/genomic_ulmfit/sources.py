@@ -58,6 +58,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+from .errors import GenomicUlmfitError
 
 
 __all__ = [
@@ -88,7 +89,7 @@ FETCH_KEYS = ("url", "sha256", "mirror_path", "member", "osf", "ncbi_genome")
 _KINDS = ("member", "osf", "ncbi_genome")
 
 
-class FetchError(RuntimeError):
+class FetchError(GenomicUlmfitError, RuntimeError):
     """A download failed or did not match its expected checksum."""
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from ..errors import GenomicUlmfitError
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ SEQ_LEN = 1000
 N_TARGETS = 919
 
 
-class DeepSeaFormatError(ValueError):
+class DeepSeaFormatError(GenomicUlmfitError, ValueError):
     """A bundle or .mat file that is not what DeepSEA ships; the message names the file,
     the variable and the shape expected."""
 
