@@ -113,7 +113,7 @@ def _record(path: Path, n: int, header: str, lines: list[tuple[int, str]]) -> Fa
     sequence = "".join(kept)
     if not sequence:
         raise InputError(f"{path}: record #{n} '{words[0]}' has no sequence; expected at least one base")
-    return FastaRecord(words[0], header.strip(), sequence)
+    return FastaRecord(words[0], header.rstrip(), sequence)
 
 
 def read_fasta(path: str | os.PathLike[str]) -> Iterator[tuple[str, str]]:

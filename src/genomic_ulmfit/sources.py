@@ -28,9 +28,12 @@ variable (GULMFIT_OSF_API, GULMFIT_NCBI_DATASETS_API): the variable says where t
 file:// or a local path is read where it is.
 
 Every file is streamed to a temporary file next to its destination, checked, and only
-then moved into place with os.replace, so `dest` is either absent or complete and
-verified. `sha256: None` accepts an unknown checksum: the sha256 is logged and written to
-`<file>.sha256` (for an archive member: the archive's, in the cache); `genomic-ulmfit
+then moved into place (io.atomic), so `dest` is either absent or complete and
+verified. `sha256: None` accepts an unknown checksum only for a download shown complete (its
+Content-Length, a chunked transfer's last chunk, or, for a stream ended by closing the
+connection, a whole gzip/zip: otherwise nothing tells a dropped connection from the end);
+the sha256 is logged and written to `<file>.sha256` (for an archive member: the archive's,
+in the cache) and enforced from then on: a later download must match it; `genomic-ulmfit
 sources --check` (check_sources) records such checksums once in a lock file beside the
 sources file (<stem>.lock.yaml), which config.load_sources reads back. Failures raise
 FetchError with a one-line message naming the source, the URL/member and what was
@@ -422,7 +425,8 @@ def fetch(
     variable is set); a file:// or local-path `url` is read where it is.
 
     With `sha256=None` (or "null"/"none": a source whose checksum is not known yet) the file
-    is accepted unverified; its sha256 is logged and recorded in `<file>.sha256`.
+    is accepted unverified if its download is shown complete; its sha256 is logged, recorded
+    in `<file>.sha256` and enforced on later fetches to `dest`.
     An existing `dest` with the expected checksum is kept without downloading.
     Raises FetchError with one line naming the source, the URL (and member) used and what was
     expected; after a failure neither `dest` nor a temporary file is left behind.

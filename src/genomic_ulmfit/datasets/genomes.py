@@ -1,7 +1,9 @@
 """Reference genomes for the window builders.
 
 A genome is a plain, faidx-indexed FASTA (pyfaidx) with a chromosome sizes file
-next to it (`<fasta>.sizes`, the genome file bedtools expects). NCBI serves
+(`<fasta>.sizes`, the genome file bedtools expects). `prepare_genome` (the `genome`
+command) writes both next to its output; for any other FASTA they, and the plain copy
+of a .gz, go to a per-user cache (genome_cache_dir), never next to the input. NCBI serves
 genomes gzip-compressed and bgzip is not guaranteed, so `prepare_genome`
 rewrites a .gz into a plain FASTA (uniform line width, as faidx needs) first.
 
