@@ -100,7 +100,8 @@ def _record(path: Path, n: int, header: str, lines: list[tuple[int, str]]) -> Fa
         raise InputError(f"{path}: record #{n} has an empty header; expected '>name ...'")
     done, kept = 0, []
     for lineno, line in lines:
-        if not line.strip():
+        line = line.rstrip()  # trailing blanks (editors, Windows tools) shift no coordinate
+        if not line:
             continue  # a blank line between sequence lines holds no base
         blank = _WHITESPACE.search(line)
         if blank:
