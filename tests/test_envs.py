@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.version import Version
 
 from env_guard import IMPORT_NAMES, env_packages
 
@@ -16,6 +17,40 @@ REPO = Path(__file__).resolve().parents[1]
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
 CONDA_TO_PIP = {"pytorch": "torch"}
 NOT_ON_PYPI = {"python", "bedtools", "blast"}
+
+# The only conda pins allowed to differ from pyproject.toml: (conda pin, venv pin). Each is a
+# version the channel was seen to carry where it was not seen to carry the venv's (evidence in
+# envs/README.md). A pyproject bump fails this test until the entry is checked again.
+CONDA_PIN_DIFFERS = {
+    # newest conda-forge build seen; fastai-feedstock recipe/meta.yaml 48ad18d (2.8.7), needs
+    # pytorch >=1.10,<3: https://anaconda.org/channels/conda-forge/packages/fastai/files
+    "fastai": ("2.8.7", "2.8.12"),
+    # https://anaconda.org/conda-forge/pandas/files (newest 3.0.3); pandas-feedstock 2c0f05c
+    "pandas": ("3.0.3", "3.1.1"),
+    # https://anaconda.org/conda-forge/scikit-learn/files (newest 1.9.0, np2py311 builds)
+    "scikit-learn": ("1.9.0", "1.9.1"),
+    # https://anaconda.org/conda-forge/matplotlib/files (newest 3.11.0); matplotlib-feedstock 5c8190b
+    "matplotlib": ("3.11.0", "3.11.2"),
+    # https://anaconda.org/conda-forge/biopython/files (newest 1.87); biopython-feedstock 5105a27
+    "biopython": ("1.87", "1.88"),
+    # conda-forge/tqdm-feedstock recipe/recipe.yaml 8744fbb (4.70.0)
+    "tqdm": ("4.70.0", "4.70.1"),
+    # https://anaconda.org/bioconda/pyfaidx/files (newest 0.9.0.4, noarch)
+    "pyfaidx": ("0.9.0.4", "0.9.2.2"),
+    # https://anaconda.org/bioconda/pybedtools/files (newest 0.12.0, linux-64 py311 builds)
+    "pybedtools": ("0.12.0", "0.12.1"),
+}
+# a differing pin stays on the venv's major.minor series, except these (one minor behind)
+MINOR_BEHIND_OK = {"pandas", "biopython"}
+# conda-only pins of fastai 2.8.7's dependencies (pip resolves them from fastai 2.8.12 in the
+# venv): unpinned, conda would take fastcore 2.x (conda-forge/fastcore-feedstock ea236bb, 2.2.5),
+# which fastai 2.8.7 cannot run with (L.starmap is gone). Versions seen on conda-forge:
+CONDA_ONLY_PINS = {
+    "fastcore": "1.12.12",      # https://anaconda.org/conda-forge/fastcore; fastcore-feedstock b16a356
+    "fasttransform": "0.0.2",   # https://anaconda.org/conda-forge/fasttransform/files (only 0.0.2)
+    "fastprogress": "1.0.3",    # https://anaconda.org/conda-forge/fastprogress/files (1.1 needs fasthtml)
+    "plum-dispatch": "2.9.0",   # https://anaconda.org/conda-forge/plum-dispatch/files (venv 2.9.0)
+}
 
 
 def rule_blocks():
@@ -46,21 +81,51 @@ def test_env_files_parse_and_pin(env):
 def test_pins_agree_with_python_dependencies():
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     pip_pins = dict(d.split("==") for d in deps)
+    used = set()
     for env in ENVS:
+        lines = env.read_text().splitlines()
         for dep in yaml.safe_load(env.read_text())["dependencies"]:
             name, version = dep.split("=")
             if name in NOT_ON_PYPI:
                 continue
+            if name in CONDA_ONLY_PINS:
+                assert version == CONDA_ONLY_PINS[name], f"{env.name}: {name}={version}, CONDA_ONLY_PINS says {CONDA_ONLY_PINS[name]}"
+                assert "fastai" in env_packages(env), f"{env.name}: {name} is pinned only for fastai"
+                continue
             pip_name = CONDA_TO_PIP.get(name, name)
             assert pip_name in pip_pins, f"{env.name}: {name} is not a dependency in pyproject.toml"
-            assert pip_pins[pip_name] == version, f"{env.name}: {name}={version}, pyproject {pip_pins[pip_name]}"
+            if name not in CONDA_PIN_DIFFERS:
+                assert pip_pins[pip_name] == version, f"{env.name}: {name}={version}, pyproject {pip_pins[pip_name]}"
+                continue
+            conda_pin, venv_pin = CONDA_PIN_DIFFERS[name]
+            assert pip_pins[pip_name] == venv_pin, \
+                f"pyproject moved {name} to {pip_pins[pip_name]}: check the channel, update CONDA_PIN_DIFFERS"
+            assert version == conda_pin, f"{env.name}: {name}={version}, CONDA_PIN_DIFFERS says {conda_pin}"
+            line = next(ln for ln in lines if ln.strip().startswith(f"- {dep}"))
+            assert f"(venv {venv_pin})" in line, f"{env.name}: {dep} differs from the venv; say so on its line"
+            used.add(name)
+    assert used == set(CONDA_PIN_DIFFERS), f"stale CONDA_PIN_DIFFERS entries: {set(CONDA_PIN_DIFFERS) - used}"
+
+
+def test_differing_conda_pins_stay_close_to_the_venv():
+    for name, (conda_pin, venv_pin) in CONDA_PIN_DIFFERS.items():
+        conda_v, venv_v = Version(conda_pin), Version(venv_pin)
+        assert conda_v < venv_v, f"{name}: conda {conda_pin} is not older than the venv's {venv_pin}"
+        assert conda_v.major == venv_v.major, f"{name}: conda {conda_pin} is another major than {venv_pin}"
+        if name in MINOR_BEHIND_OK:
+            assert venv_v.minor - conda_v.minor <= 1, f"{name}: conda {conda_pin} is too far behind {venv_pin}"
+        else:
+            assert conda_v.minor == venv_v.minor, f"{name}: conda {conda_pin} leaves the {venv_pin} series"
 
 
 def test_rules_only_get_what_they_need():
     assert "pytorch" not in env_packages(REPO / "envs" / "data.yaml")
     assert "fastai" not in env_packages(REPO / "envs" / "report.yaml")
     assert {"bedtools", "blast"} <= env_packages(REPO / "envs" / "data.yaml")
-    assert set(IMPORT_NAMES) >= env_packages(REPO / "envs" / "train.yaml") - NOT_ON_PYPI
+    assert set(IMPORT_NAMES) >= env_packages(REPO / "envs" / "train.yaml") - NOT_ON_PYPI - set(CONDA_ONLY_PINS)
+    for env in ENVS:  # fastai's conda-only pins come with fastai, in every env that has it
+        has_fastai = "fastai" in env_packages(env)
+        assert (set(CONDA_ONLY_PINS) <= env_packages(env)) == has_fastai, env.name
 
 
 def guarded(env: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
