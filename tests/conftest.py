@@ -89,3 +89,17 @@ def e2e(shared_data_http: str, tmp_path_factory: pytest.TempPathFactory):
     configfile = write_config(workdir / "test.yaml", cfg)
     res = snakemake(workdir, "--cores", "2", "--resources", "gpu=1", configfile=configfile)
     return workdir, configfile, cfg, res
+
+
+@pytest.fixture(scope="session", autouse=True)
+def genome_index_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Genome indexes of inputs that must stay untouched go to a cache directory: the
+    session's own, not the user's ~/.cache (subprocesses inherit it)."""
+    path = tmp_path_factory.mktemp("genome-cache")
+    before = os.environ.get("GULMFIT_CACHE_DIR")
+    os.environ["GULMFIT_CACHE_DIR"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("GULMFIT_CACHE_DIR", None)
+    else:
+        os.environ["GULMFIT_CACHE_DIR"] = before

@@ -78,3 +78,9 @@ def test_read_real_genome_fna(shared_data: Path) -> None:
     records = list(read_fasta(fna))
     assert [name for name, _ in records] == ["NC_000913.3"]
     assert len(records[0][1]) == 4_641_652
+
+
+def test_trailing_blanks_and_windows_line_ends_are_read_as_the_bases_alone(tmp_path):
+    path = tmp_path / "sloppy.fa"
+    path.write_bytes(b">r1 from a spreadsheet\r\nACGT  \r\nGG\t\r\n\r\n>r2\nTTTT \n")
+    assert [(r.name, r.sequence) for r in iter_fasta_records(path)] == [("r1", "ACGTGG"), ("r2", "TTTT")]

@@ -17,6 +17,7 @@
     genomic-ulmfit finetune    the LM fine-tuned on a task's train/valid sequences
     genomic-ulmfit classify    classifier by gradual unfreezing (or naive, from scratch)
     genomic-ulmfit evaluate    predictions and metrics on a labelled split
+    genomic-ulmfit predict     class probabilities of new sequences (FASTA, TSV, one per line)
     genomic-ulmfit table       results table (CSV + Markdown) beside the paper's values
     genomic-ulmfit plot        figures: training curves, schedule, confusion, ROC/PR, ...
     genomic-ulmfit deepsea-convert   DeepSEA bundle (.tar.gz of .mat files) -> arrays on disk
@@ -167,6 +168,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", type=Path, required=True, help="output JSON")
     _tokenization_check(p, "the classifier")
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0)
+    _common(p)
+
+    p = sub.add_parser("predict", help="class probabilities of new sequences (FASTA, TSV or one per line)")
+    p.add_argument("--model", type=Path, required=True, help="classifier checkpoint")
+    p.add_argument("--input", type=Path, action="append", required=True,
+                   help="FASTA, TSV with a 'sequence' (and 'id') column, or one sequence per line; "
+                        "plain or gzip; repeatable")
+    p.add_argument("--out", type=Path, required=True, help="output TSV: id, length, prob_<class>..., prediction")
+    p.add_argument("--skipped", type=Path, default=None,
+                   help="sequences that cannot be scored, with the reason (default: OUT's name + .skipped.tsv)")
+    p.add_argument("--strands", choices=["forward", "both"], default="forward",
+                   help="score the reverse complement too")
+    p.add_argument("--combine", choices=["max", "mean"], default="max",
+                   help="both strands: the strand where the positive class is more probable, or the mean")
+    p.add_argument("--on-invalid", choices=["skip", "fail"], default="skip",
+                   help="a sequence shorter than k or not DNA: list it in --skipped, or stop")
+    p.add_argument("--positive", default=None, help="positive class for --combine max (default: promoter, ...)")
+    p.add_argument("--batch-size", type=int, default=64, help="sequences per forward pass")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=0)
     _common(p)
 
@@ -557,6 +578,11 @@ def run(args: argparse.Namespace) -> None:
         _classify(args)
     elif cmd == "evaluate":
         _evaluate(args)
+    elif cmd == "predict":
+        from .predict import predict_main
+        predict_main(args.model, args.input, args.out, args.skipped, strands=args.strands,
+                     combine=args.combine, on_invalid=args.on_invalid, positive=args.positive,
+                     batch_size=args.batch_size, device=str(_device(args)))
     elif cmd == "table":
         from .report import write_table
         spec = json.loads(args.spec)

@@ -20,22 +20,26 @@ import json
 import logging
 import os
 import re
-import shutil
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 import numpy as np
 
+from .errors import InputError
 from .fasta import is_gzip
+from .io.atomic import atomic_dir
 from .kmers import INVALID_CODE, N_SPECIAL, UNK_ID, KmerTokenizer, encode_bases, kmer_ids
 from .logs import progress
 
 logger = logging.getLogger(__name__)
 
 READ_BLOCK = 8 << 20
-LINE_BREAKS = b"\r\n \t"  # dropped from sequence pieces (with encode_bases(ignore=...))
+# Dropped from sequence pieces (with encode_bases(ignore=...)). A space or tab is not: dropping
+# it would shift every coordinate after it, so encode_bases reports it with its position.
+LINE_BREAKS = b"\r\n"
 SPLITS = ("train", "valid")
 
 
@@ -57,7 +61,7 @@ def iter_sequence_blocks(path: Path, block_bytes: int = READ_BLOCK) -> Iterator[
     with raw, progress(total=os.path.getsize(path), unit="B", unit_scale=True,
                        desc=f"reading {Path(path).name}") as bar:
         while True:
-            block = stream.read(block_bytes)
+            block = _read_block(stream, path, block_bytes)
             bar.update(raw.tell() - bar.n)
             if not block and not carry:
                 break
@@ -70,6 +74,14 @@ def iter_sequence_blocks(path: Path, block_bytes: int = READ_BLOCK) -> Iterator[
                 at_line_start = text.endswith(b"\n")
     if name is None:
         raise ValueError(f"{path}: no FASTA record found (expected a line starting with '>')")
+
+
+def _read_block(stream: BinaryIO, path: Path, size: int) -> bytes:
+    try:
+        return stream.read(size)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise InputError(f"{path}: truncated or corrupt gzip data ({err}); expected a complete "
+                         "gzip-compressed FASTA") from None
 
 
 def _hold_back_open_header(text: bytes, at_line_start: bool) -> tuple[bytes, bytes]:
@@ -198,9 +210,19 @@ def build_corpus(fastas: list[Path], out_dir: Path, tokenizer: KmerTokenizer,
         raise ValueError(f"corpus names {names}: expected one distinct name per FASTA "
                          f"({len(fastas)}: {[str(f) for f in fastas]})")
     out_dir = Path(out_dir)
-    tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    tmp_dir.mkdir(parents=True)
+    with atomic_dir(out_dir) as tmp_dir:  # a failure leaves neither a half corpus nor a temp dir
+        meta = _write_corpus(fastas, names, tmp_dir, tokenizer, valid_fraction, region_bp,
+                             min_doc_tokens, seed, max_bases, both_strands, records)
+    logger.info("corpus %s: %d train / %d valid tokens in %d / %d documents", out_dir,
+                meta["train_tokens"], meta["valid_tokens"], meta["train_documents"],
+                meta["valid_documents"])
+    return meta
+
+
+def _write_corpus(fastas: list[Path], names: list[str], tmp_dir: Path, tokenizer: KmerTokenizer,
+                  valid_fraction: float, region_bp: int, min_doc_tokens: int, seed: int,
+                  max_bases: int | None, both_strands: bool, records: str | None) -> dict:
+    """build_corpus's body: the split files and meta.json, written into `tmp_dir`."""
     writers = {s: _SplitWriter(tmp_dir, s, tokenizer.dtype) for s in SPLITS}
     # Every `period`-th region goes to validation, from a seeded offset: an even,
     # reproducible spread of held-out regions along each genome.
@@ -225,17 +247,19 @@ def build_corpus(fastas: list[Path], out_dir: Path, tokenizer: KmerTokenizer,
     for index, fasta in enumerate(fastas):
         source = {"name": names[index], "path": str(fasta), "records": 0, "bases": 0,
                   "records_skipped": 0}
-        current, codes, filled = None, [], 0
+        current, codes, filled, at = None, [], 0, 0
         for name, piece in iter_sequence_blocks(fasta):
             if name != current:
                 if codes:
                     flush(codes, index)
-                current, codes, filled = name, [], 0
+                current, codes, filled, at = name, [], 0, 0
                 wanted = bool(keep(name))
                 source["records" if wanted else "records_skipped"] += 1
             if not wanted:
                 continue
-            base_codes = encode_bases(piece, f"{fasta}: record {name}", ignore=LINE_BREAKS)
+            # `at`: bases of this record before the piece, so an error names the record's position
+            base_codes = encode_bases(piece, f"{fasta}: record {name}", ignore=LINE_BREAKS, offset=at)
+            at += len(base_codes)
             if max_bases is not None:
                 base_codes = base_codes[: max(0, max_bases - source["bases"])]
             source["bases"] += len(base_codes)
@@ -266,17 +290,11 @@ def build_corpus(fastas: list[Path], out_dir: Path, tokenizer: KmerTokenizer,
         for source, n_tok, n_doc in zip(meta["sources"], tokens, docs):
             source[f"{s}_tokens"], source[f"{s}_documents"] = n_tok, n_doc
     if meta["train_tokens"] == 0 or meta["valid_tokens"] == 0:
-        shutil.rmtree(tmp_dir)
         raise ValueError(
             f"corpus from {[str(f) for f in fastas]} has {meta['train_tokens']} training and "
             f"{meta['valid_tokens']} validation tokens; expected both > 0 (genome too short for "
             f"region_bp={region_bp} and valid_fraction={valid_fraction}, or mostly N)")
     (tmp_dir / "meta.json").write_text(json.dumps(meta, indent=2))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp_dir, out_dir)
-    logger.info("corpus %s: %d train / %d valid tokens in %d / %d documents", out_dir,
-                meta["train_tokens"], meta["valid_tokens"], meta["train_documents"],
-                meta["valid_documents"])
     return meta
 
 

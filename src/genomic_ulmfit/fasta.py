@@ -10,13 +10,16 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import tempfile
+import re
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from Bio.Seq import reverse_complement as _bio_reverse_complement
-from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+from .errors import InputError
+from .io.atomic import atomic_path
 
 __all__ = [
     "FastaRecord",
@@ -29,6 +32,7 @@ __all__ = [
 ]
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_WHITESPACE = re.compile(r"[ \t\v\f]")
 
 
 class FastaRecord(NamedTuple):
@@ -55,24 +59,62 @@ def open_text(path: str | os.PathLike[str], encoding: str = "ascii") -> TextIO:
 def iter_fasta_records(path: str | os.PathLike[str]) -> Iterator[FastaRecord]:
     """Stream the records of a (possibly gzipped) FASTA file with their full headers.
 
-    Raises ValueError naming the file and record for a record without a name or
-    without sequence, and for a file that holds no '>' record at all.
+    Raises InputError naming the file and record for a record without a name or without
+    sequence, a space or tab inside a sequence line (dropping it would shift every coordinate
+    after it), a truncated or corrupt gzip stream, and a file that holds no '>' record at all.
     """
     path = Path(path)
     n = 0
-    with open_text(path) as handle:
-        for header, sequence in SimpleFastaParser(handle):
-            n += 1
-            words = header.split(maxsplit=1)
-            if not words:
-                raise ValueError(f"{path}: record #{n} has an empty header; expected '>name ...'")
-            if not sequence:
-                raise ValueError(
-                    f"{path}: record #{n} '{words[0]}' has no sequence; expected at least one base"
-                )
-            yield FastaRecord(words[0], header, sequence)
+    try:
+        with open_text(path) as handle:
+            for n, (header, lines) in enumerate(_raw_records(handle, path), start=1):
+                yield _record(path, n, header, lines)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise InputError(f"{path}: truncated or corrupt gzip data ({err}); expected a complete "
+                         "gzip-compressed FASTA") from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: byte 0x{err.object[err.start]:02x} is not ASCII; expected a "
+                         "text FASTA (plain or gzip)") from None
     if n == 0:
-        raise ValueError(f"{path}: no FASTA record found; expected at least one line starting with '>'")
+        raise InputError(f"{path}: no FASTA record found; expected at least one line starting with '>'")
+
+
+def _raw_records(handle: TextIO, path: Path) -> Iterator[tuple[str, list[tuple[int, str]]]]:
+    """(header, [(line number, sequence line)]) per record; text before the first '>' is skipped."""
+    header: str | None = None
+    lines: list[tuple[int, str]] = []
+    for lineno, line in enumerate(handle, start=1):
+        if line.startswith(">"):
+            if header is not None:
+                yield header, lines
+            header, lines = line[1:].rstrip("\r\n"), []
+        elif header is not None:
+            lines.append((lineno, line.rstrip("\r\n")))
+    if header is not None:
+        yield header, lines
+
+
+def _record(path: Path, n: int, header: str, lines: list[tuple[int, str]]) -> FastaRecord:
+    words = header.split(maxsplit=1)
+    if not words:
+        raise InputError(f"{path}: record #{n} has an empty header; expected '>name ...'")
+    done, kept = 0, []
+    for lineno, line in lines:
+        line = line.rstrip()  # trailing blanks (editors, Windows tools) shift no coordinate
+        if not line:
+            continue  # a blank line between sequence lines holds no base
+        blank = _WHITESPACE.search(line)
+        if blank:
+            raise InputError(
+                f"{path}: line {lineno}: record '{words[0]}' position {done + blank.start() + 1}: "
+                f"{'space' if blank.group() == ' ' else 'whitespace'} inside a sequence line; expected "
+                "bases only (dropping it would shift every coordinate after it)")
+        done += len(line)
+        kept.append(line)
+    sequence = "".join(kept)
+    if not sequence:
+        raise InputError(f"{path}: record #{n} '{words[0]}' has no sequence; expected at least one base")
+    return FastaRecord(words[0], header.rstrip(), sequence)
 
 
 def read_fasta(path: str | os.PathLike[str]) -> Iterator[tuple[str, str]]:
@@ -88,16 +130,13 @@ def write_fasta(
 ) -> int:
     """Write (header, sequence) pairs; gzip when `path` ends in '.gz'. Returns the record count.
 
-    The file appears atomically (temp file + os.replace), so a crash never leaves
+    The file appears atomically (io.atomic), so a crash never leaves
     a half-written FASTA that a later step could mistake for a finished one.
     `line_width` <= 0 writes each sequence on one line.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     n = 0
-    try:
+    with atomic_path(path) as tmp:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(tmp, "wt", encoding="ascii") as out:
             for n, (header, sequence) in enumerate(records, start=1):
@@ -110,11 +149,6 @@ def write_fasta(
                 for i in range(0, len(sequence), step):
                     out.write(sequence[i : i + step])
                     out.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return n
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from .errors import GenomicUlmfitError
+from .errors import GenomicUlmfitError, InputError
 
 UNK, PAD = "xxunk", "xxpad"
 SPECIAL_TOKENS = (UNK, PAD)
@@ -52,12 +52,14 @@ class SequenceError(GenomicUlmfitError, ValueError):
     """A sequence that cannot be tokenized; the message names the record."""
 
 
-def encode_bases(seq: str | bytes | np.ndarray, name: str = "sequence", ignore: bytes = b"") -> np.ndarray:
+def encode_bases(seq: str | bytes | np.ndarray, name: str = "sequence", ignore: bytes = b"",
+                 offset: int = 0) -> np.ndarray:
     """Map a DNA sequence to base codes (uint8, 0..3 for ACGT, 4 for ambiguity codes).
 
     Bytes listed in `ignore` (line breaks of a FASTA block) are dropped in the same
-    pass. Raises SequenceError naming `name` and the first offending character if
-    the sequence holds a character that is not an IUPAC nucleotide code.
+    pass. Raises SequenceError naming `name` and the first offending character (its
+    position counted from base `offset` + 1: a piece of a longer record reports the
+    record's coordinate) if the sequence holds a character that is not an IUPAC code.
     """
     if isinstance(seq, str):
         seq = seq.encode("ascii", errors="replace")
@@ -66,19 +68,19 @@ def encode_bases(seq: str | bytes | np.ndarray, name: str = "sequence", ignore: 
         translated = bytes(seq).translate(_BASE_TRANSLATION, ignore)
         if _NOT_IUPAC_BYTE in translated:
             raw = np.frombuffer(bytes(seq).translate(None, ignore), dtype=np.uint8)
-            _raise_not_iupac(raw, translated.index(_NOT_IUPAC_BYTE), name)
+            _raise_not_iupac(raw, translated.index(_NOT_IUPAC_BYTE), name, offset)
         return np.frombuffer(translated, dtype=np.uint8)
     codes = BASE_LOOKUP[seq]
     bad = np.flatnonzero(codes == _NOT_IUPAC)
     if bad.size:
-        _raise_not_iupac(seq, int(bad[0]), name)
+        _raise_not_iupac(seq, int(bad[0]), name, offset)
     return codes
 
 
-def _raise_not_iupac(raw: np.ndarray, pos: int, name: str) -> None:
+def _raise_not_iupac(raw: np.ndarray, pos: int, name: str, offset: int = 0) -> None:
     char = chr(raw[pos]) if raw[pos] < 128 else f"byte 0x{raw[pos]:02x}"
     raise SequenceError(
-        f"{name}: character {char!r} at position {pos + 1} is not an IUPAC nucleotide code "
+        f"{name}: character {char!r} at position {offset + pos + 1} is not an IUPAC nucleotide code "
         f"(expected A, C, G, T/U or one of {_IUPAC_AMBIGUOUS}, any case)"
     )
 
@@ -144,10 +146,15 @@ class KmerTokenizer:
     stride: int
 
     def __post_init__(self) -> None:
+        for what, value in (("k", self.k), ("stride", self.stride)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise InputError(f"k-mer tokenizer: {what}={value!r}; expected a whole number")
         if not 1 <= self.k <= MAX_K:
-            raise ValueError(f"k-mer length k={self.k} is outside 1..{MAX_K}")
+            raise InputError(f"k-mer tokenizer: k={self.k}; the k-mer length must be at least 1 and at "
+                             f"most {MAX_K} (a vocabulary of 4^k k-mers)")
         if not 1 <= self.stride <= self.k:
-            raise ValueError(f"stride={self.stride} is outside 1..k (k={self.k})")
+            raise InputError(f"k-mer tokenizer: stride={self.stride} with k={self.k}; the stride must be "
+                             f"at least 1 and at most k (a larger one would skip bases between k-mers)")
 
     @property
     def vocab_size(self) -> int:

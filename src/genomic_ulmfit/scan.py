@@ -18,11 +18,9 @@
 """
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +29,8 @@ import pandas as pd
 import torch
 
 from .checkpoint import checkpoint_config, checkpoint_tokenizer, load_checkpoint
+from .errors import InputError
+from .io.atomic import atomic_open, write_json, write_text
 from .kmers import N_SPECIAL, UNK_ID, encode_bases, kmer_ids, n_tokens
 from .logs import progress
 from .metrics import positive_class
@@ -245,7 +245,7 @@ def bedgraph_rows(windows: pd.DataFrame, step: int, sizes: dict[str, int]) -> pd
 def write_bedgraph(windows: pd.DataFrame, step: int, sizes: dict[str, int], path: Path,
                    name: str, description: str) -> int:
     rows = bedgraph_rows(windows, step, sizes)
-    with _atomic_text(path) as fh:
+    with atomic_open(path) as fh:
         fh.write(_track_line("bedGraph", name, description,
                              "visibility=full autoScale=off viewLimits=0:1 color=31,119,180"))
         for c, s, e, v in rows.itertuples(index=False):
@@ -275,36 +275,16 @@ def called_regions(windows: pd.DataFrame, threshold: float) -> pd.DataFrame:
 
 
 def write_called_regions(regions: pd.DataFrame, path: Path, name: str, description: str) -> None:
-    with _atomic_text(path) as fh:
+    with atomic_open(path) as fh:
         fh.write(_track_line("", name, description, "useScore=1 visibility=pack"))
         for row in regions[["chrom", "start", "end", "name", "score", "strand"]].itertuples(index=False):
             fh.write("\t".join(map(str, row)) + "\n")
 
 
 def write_region_bed(regions: list[Region], path: Path) -> None:
-    with _atomic_text(path) as fh:
+    with atomic_open(path) as fh:
         for r in sorted(regions, key=lambda r: (r.chrom, r.start)):
             fh.write(f"{r.chrom}\t{r.start}\t{r.end}\n")
-
-
-class _atomic_text:
-    """Write a text file (gzip for .gz) under a temporary name, rename on success."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
-
-    def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = gzip.open(self.tmp, "wt") if self.path.suffix == ".gz" else open(self.tmp, "w")
-        return self.fh
-
-    def __exit__(self, exc_type, *_):
-        self.fh.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
 
 
 def scan_main(model: Path, genome_fasta: Path, out_prefix: Path, window: int, step: int,
@@ -323,7 +303,7 @@ def scan_main(model: Path, genome_fasta: Path, out_prefix: Path, window: int, st
     windows = scan_genome(genome, clf, window, step, wanted, strands)
     seconds = time.perf_counter() - t0
     prefix = str(out_prefix)
-    with _atomic_text(Path(prefix + ".windows.tsv.gz")) as fh:
+    with atomic_open(Path(prefix + ".windows.tsv.gz")) as fh:
         windows.to_csv(fh, sep="\t", index=False, float_format="%.5f")
     what = f"P({clf.positive}), windows of {window} bp every {step} bp"
     write_bedgraph(windows, step, genome.sizes, Path(prefix + ".bedgraph"), f"{track_name} P({clf.positive})",
@@ -334,8 +314,7 @@ def scan_main(model: Path, genome_fasta: Path, out_prefix: Path, window: int, st
                            Path(f"{prefix}.{word}.bedgraph"), f"{track_name} {strand}",
                            f"{what}, {word} strand")
         else:
-            Path(f"{prefix}.{word}.bedgraph").write_text(
-                _track_line("bedGraph", f"{track_name} {strand}", f"{word} strand not scanned"))
+            write_text(Path(f"{prefix}.{word}.bedgraph"), _track_line("bedGraph", f"{track_name} {strand}", f"{word} strand not scanned"))
     called = called_regions(windows, threshold)
     write_called_regions(called, Path(prefix + ".called.bed"), f"{track_name} calls",
                          f"windows with P({clf.positive}) >= {threshold}, merged per strand")
@@ -349,7 +328,7 @@ def scan_main(model: Path, genome_fasta: Path, out_prefix: Path, window: int, st
                "seconds": round(seconds, 2),
                "windows_per_second": round(len(windows) / seconds, 1) if seconds > 0 else None,
                "device": str(clf.device), "batch_size": batch_size}
-    Path(prefix + ".summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(Path(prefix + ".summary.json"), summary)
     logger.info("scanned %d windows in %.1f s (%.0f windows/s); %d called region(s), %d bp",
                 len(windows), seconds, summary["windows_per_second"] or 0, len(called), summary["called_bp"])
     return summary
@@ -458,8 +437,9 @@ def read_vcf(path: Path) -> tuple[list[str], list[VcfRecord]]:
                 if len(fields) < 8:
                     raise ValueError(f"{path}: line {n}: {len(fields)} tab-separated column(s); a VCF "
                                      f"record has at least 8 ({', '.join(_VCF_COLUMNS)})")
-                if not fields[1].isdigit():
-                    raise ValueError(f"{path}: line {n}: POS {fields[1]!r} is not a positive integer")
+                if not fields[1].isdigit() or int(fields[1]) < 1:
+                    raise InputError(f"{path}: line {n}: POS {fields[1]!r}; expected a 1-based position "
+                                     "(an integer >= 1) of the variant's first REF base")
                 records.append(VcfRecord(n, fields))
     if not header or not header[-1].startswith("#CHROM"):
         raise ValueError(f"{path}: no '#CHROM POS ID REF ALT ...' header line; not a VCF")
@@ -537,7 +517,7 @@ def write_annotated_vcf(header: list[str], records: list[VcfRecord], scores: pd.
             f'P({positive}) from the reference to this alternate allele, {window} bp windows '
             f'centred on the variant, mean of both strands">')
     lines = [h for h in header[:-1] if not h.startswith(f"##INFO=<ID={INFO_ID},")]
-    with _atomic_text(path) as fh:
+    with atomic_open(path) as fh:
         fh.write("\n".join(lines + [info, header[-1]]) + "\n")
         for rec in records:
             deltas = ",".join("." if pd.isna(d) else f"{d:.4f}" for d in by_line[rec.line_no])
@@ -554,8 +534,8 @@ def variants_main(model: Path, genome_fasta: Path, vcf: Path, out_tsv: Path, out
     genome = open_genome(genome_fasta)
     clf = WindowClassifier(model, device, batch_size, positive)
     header, records, scores = score_variants(vcf, genome, clf, window)
-    out_tsv.parent.mkdir(parents=True, exist_ok=True)
-    scores.to_csv(out_tsv, sep="\t", index=False, float_format="%.5f")
+    with atomic_open(out_tsv) as fh:
+        scores.to_csv(fh, sep="\t", index=False, float_format="%.5f")
     write_annotated_vcf(header, records, scores, out_vcf, clf.positive, window)
     if plot:
         from .interpret import plot_variant_effects
@@ -574,7 +554,7 @@ def agreement_main(prefix: Path, gbff: Path, sizes_file: Path, out_json: Path, o
     the first scanned region) with the CDS starts in red."""
     prefix = str(prefix)
     starts = genbank_cds_starts(gbff)
-    with _atomic_text(Path(out_starts)) as fh:
+    with atomic_open(Path(out_starts)) as fh:
         fh.write(_track_line("", "CDS starts", f"start codons of the CDSs of {Path(gbff).name}",
                              "color=214,39,40"))
         starts.to_csv(fh, sep="\t", header=False, index=False)
@@ -583,8 +563,7 @@ def agreement_main(prefix: Path, gbff: Path, sizes_file: Path, out_json: Path, o
     scan = json.loads(Path(prefix + ".summary.json").read_text())
     result.update({"scan": prefix, "threshold": scan["threshold"], "window": scan["window"],
                    "step": scan["step"], "bases_scanned": scan["bases_scanned"]})
-    Path(out_json).parent.mkdir(parents=True, exist_ok=True)
-    Path(out_json).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(Path(out_json), result)
     logger.info("%.3f of %d CDS starts within %d bp of a called region; random placement %.3f; ratio %s",
                 result["observed_fraction"], result["annotated_starts"], distance,
                 result["random_fraction_mean"], result["ratio"])
@@ -611,8 +590,8 @@ def agreement_table(reports: dict[str, Path], csv: Path, md: Path) -> pd.DataFra
                      "observed_fraction": r["observed_fraction"],
                      "random_fraction": r["random_fraction_mean"], "ratio": r["ratio"]})
     df = pd.DataFrame(rows)
-    csv.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(csv, index=False, float_format="%.4f")
+    with atomic_open(csv) as fh:
+        df.to_csv(fh, index=False, float_format="%.4f")
     lines = ["| scan | bp scanned | threshold | called regions (bp) | CDS starts | within (bp) "
              "| near a call | random placement | ratio |", "|---|---|---|---|---|---|---|---|---|"]
     for r in df.itertuples():
@@ -620,5 +599,5 @@ def agreement_table(reports: dict[str, Path], csv: Path, md: Path) -> pd.DataFra
         lines.append(f"| {r.scan} | {r.bases_scanned:,} | {r.threshold} | {r.called_regions} "
                      f"({r.called_bp:,}) | {r.annotated_starts} | {r.distance} | {r.observed_fraction:.3f} "
                      f"| {r.random_fraction:.3f} | {ratio} |")
-    md.write_text("\n".join(lines) + "\n")
+    write_text(md, "\n".join(lines) + "\n")
     return df

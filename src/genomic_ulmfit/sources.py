@@ -28,9 +28,12 @@ variable (GULMFIT_OSF_API, GULMFIT_NCBI_DATASETS_API): the variable says where t
 file:// or a local path is read where it is.
 
 Every file is streamed to a temporary file next to its destination, checked, and only
-then moved into place with os.replace, so `dest` is either absent or complete and
-verified. `sha256: None` accepts an unknown checksum: the sha256 is logged and written to
-`<file>.sha256` (for an archive member: the archive's, in the cache); `genomic-ulmfit
+then moved into place (io.atomic), so `dest` is either absent or complete and
+verified. `sha256: None` accepts an unknown checksum only for a download shown complete (its
+Content-Length, a chunked transfer's last chunk, or, for a stream ended by closing the
+connection, a whole gzip/zip: otherwise nothing tells a dropped connection from the end);
+the sha256 is logged and written to `<file>.sha256` (for an archive member: the archive's,
+in the cache) and enforced from then on: a later download must match it; `genomic-ulmfit
 sources --check` (check_sources) records such checksums once in a lock file beside the
 sources file (<stem>.lock.yaml), which config.load_sources reads back. Failures raise
 FetchError with a one-line message naming the source, the URL/member and what was
@@ -39,6 +42,7 @@ expected; nothing partial is left behind.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
@@ -54,11 +58,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 from .errors import GenomicUlmfitError
+from .io.atomic import atomic_dir, atomic_path, write_json, write_text
 
 
 __all__ = [
@@ -230,20 +236,62 @@ def resolve_url(url: str, mirror: str | None = None, mirror_path: str | None = N
 
 
 @contextmanager
-def _open_source(location: str, timeout: float) -> Iterator[tuple[BinaryIO, int | None]]:
-    """Open http(s)://, ftp://, file:// or a plain path; yield (stream, size in bytes if known)."""
+def _open_source(location: str, timeout: float) -> Iterator[tuple[BinaryIO, int | None, bool]]:
+    """Open http(s)://, ftp://, file:// or a plain path; yield (stream, size in bytes if known,
+    framed): framed when the end of the stream is itself proof that all of it came (a local
+    file; HTTP chunked transfer, where http.client raises IncompleteRead without the last chunk)."""
     scheme = urllib.parse.urlsplit(location).scheme.lower()
     if scheme in ("http", "https", "ftp"):
         request = urllib.request.Request(location, headers={"User-Agent": "genomic-ulmfit"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
-            yield response, int(length) if length and length.isdigit() else None
+            yield (response, int(length) if length and length.isdigit() else None,
+                   bool(getattr(response, "chunked", False)))
         return
     path = _local_path(location)
     if path is None:
         raise ValueError(f"unsupported URL scheme '{scheme}' in {location}; expected http(s)://, file:// or a path")
     with open(path, "rb") as fh:
-        yield fh, path.stat().st_size
+        yield fh, path.stat().st_size, True
+
+
+def _self_delimited_complete(path: Path) -> str | None:
+    """What proves `path` whole when only a closed connection ended it, or None: a gzip stream
+    whose every member ends with its CRC/size trailer (a .tar.gz also ends its tar), a zip
+    with its end-of-central-directory record."""
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic[:2] == b"\x1f\x8b":
+        try:
+            with gzip.open(path, "rb") as gz:
+                while gz.read(_CHUNK):
+                    pass
+        except (EOFError, OSError, zlib.error):
+            return None
+        if _is_tar_gz(path):
+            try:
+                with tarfile.open(path, "r:gz") as tar:
+                    tar.getmembers()
+            except (tarfile.TarError, EOFError, OSError):
+                return None
+        return "gzip trailer"
+    if magic == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                zf.infolist()
+        except (zipfile.BadZipFile, OSError):
+            return None
+        return "zip end-of-central-directory"
+    return None
+
+
+def _is_tar_gz(path: Path) -> bool:
+    try:
+        with gzip.open(path, "rb") as gz:
+            block = gz.read(512)
+    except (EOFError, OSError, zlib.error):
+        return False
+    return len(block) == 512 and block[257:262] == b"ustar"
 
 
 def _copy_stream(src: BinaryIO, dst: BinaryIO, size: int | None, label: str) -> tuple[int, str]:
@@ -283,49 +331,43 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+def _record_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
 def _write_record(path: Path, sha: str) -> Path:
-    record = path.with_name(path.name + ".sha256")
-    record.write_text(f"{sha}  {path.name}\n")
+    record = _record_path(path)
+    write_text(record, f"{sha}  {path.name}\n")
     return record
 
 
-def _replace(tmp: Path, dest: Path) -> None:
-    """Move a finished temporary file or directory onto `dest`, whatever `dest` is now."""
-    if dest.is_dir() and not dest.is_symlink():
-        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
-        os.replace(dest, old / dest.name)
-        os.replace(tmp, dest)
-        shutil.rmtree(old, ignore_errors=True)
-        return
-    if tmp.is_dir() and (dest.is_file() or dest.is_symlink()):
-        dest.unlink()
-    os.replace(tmp, dest)
-
-
-def _download(location: str, dest: Path, expected: str | None, timeout: float, prefix: str) -> tuple[int, str]:
+def _download(location: str, dest: Path, expected: str | None, timeout: float, prefix: str,
+              pinned_by: str = "") -> tuple[int, str]:
     """Stream `location` to a temporary file next to `dest`, check its size and sha256 and
     move it onto `dest`. Returns (bytes, sha256). Leaves nothing behind on failure."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
     actual: str | None = None
     try:
-        with os.fdopen(fd, "wb") as out, _open_source(location, timeout) as (src, size):
-            copied, actual = _copy_stream(src, out, size, dest.name)
-        if size is not None and copied != size:
-            raise FetchError(
-                f"{prefix}download of {location} is truncated: got {copied} of {size} bytes "
-                f"(expected sha256 {expected or 'unset'}, actual sha256 {actual})"
-            )
-        if expected and actual != expected:
-            raise FetchError(
-                f"{prefix}checksum mismatch for {location}: expected sha256 {expected}, actual sha256 {actual} "
-                f"({copied} bytes)"
-            )
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; downloads are shared inputs
-        os.replace(tmp, dest)
+        with atomic_path(dest, suffix=".part") as tmp:
+            with open(tmp, "wb") as out, _open_source(location, timeout) as (src, size, framed):
+                copied, actual = _copy_stream(src, out, size, dest.name)
+            if size is not None and copied != size:
+                raise FetchError(
+                    f"{prefix}download of {location} is truncated: got {copied} of {size} bytes "
+                    f"(expected sha256 {expected or 'unset'}, actual sha256 {actual})"
+                )
+            if expected and actual != expected:
+                raise FetchError(
+                    f"{prefix}checksum mismatch for {location}: expected sha256 {expected}{pinned_by}, "
+                    f"actual sha256 {actual} ({copied} bytes)"
+                )
+            if not expected and size is None and not framed and not _self_delimited_complete(tmp):
+                # Only a closed connection ended it: a server that drops it midway looks the same.
+                raise FetchError(
+                    f"{prefix}download of {location} cannot be shown complete: the server sent no "
+                    f"Content-Length and ended the transfer by closing the connection ({copied} bytes, "
+                    f"not a complete gzip/zip); set the source's sha256 to verify it"
+                )
     except BaseException as err:
-        tmp.unlink(missing_ok=True)
         if isinstance(err, FetchError) or not isinstance(err, Exception):
             raise
         raise FetchError(
@@ -337,14 +379,18 @@ def _download(location: str, dest: Path, expected: str | None, timeout: float, p
 
 def _fetch_file(location: str, dest: Path, expected: str | None, timeout: float, prefix: str,
                 *, record_unverified: bool = True) -> Path:
-    """_download, then the `sha256: null` record and the log lines."""
+    """_download, then the `sha256: null` record and the log lines. Without `expected`, the
+    sha256 recorded beside `dest` at its first download is enforced: a file that changed
+    upstream (or came truncated) is refused, not silently taken as the new truth."""
     started = time.monotonic()
     logger.info("%sfetching %s -> %s", prefix, location, dest)
-    copied, actual = _download(location, dest, expected, timeout, prefix)
-    if not expected and record_unverified:
+    recorded = None if expected else _recorded_sha(dest)
+    pinned_by = f" (recorded at its first download in {_record_path(dest)})" if recorded else ""
+    copied, actual = _download(location, dest, expected or recorded, timeout, prefix, pinned_by)
+    if not expected and not recorded and record_unverified:
         record = _write_record(dest, actual)
         logger.warning("%s%s fetched without a checksum to verify (sha256: null); its sha256 is %s, "
-                       "recorded in %s: put it in the source's sha256 to verify later downloads",
+                       "recorded in %s and enforced from now on: put it in the source's sha256",
                        prefix, location, actual, record)
     logger.info("fetched %s (%d bytes, sha256 %s) in %.1f s", dest, copied, actual, time.monotonic() - started)
     return dest
@@ -379,7 +425,8 @@ def fetch(
     variable is set); a file:// or local-path `url` is read where it is.
 
     With `sha256=None` (or "null"/"none": a source whose checksum is not known yet) the file
-    is accepted unverified; its sha256 is logged and recorded in `<file>.sha256`.
+    is accepted unverified if its download is shown complete; its sha256 is logged, recorded
+    in `<file>.sha256` and enforced on later fetches to `dest`.
     An existing `dest` with the expected checksum is kept without downloading.
     Raises FetchError with one line naming the source, the URL (and member) used and what was
     expected; after a failure neither `dest` nor a temporary file is left behind.
@@ -392,8 +439,9 @@ def fetch(
     kind = source_kind(entry)
     prefix = f"source {name!r}: " if name else ""
     expected = _normalise_sha256(sha256, url or name or str(dest))
-    if expected and kind != "member" and dest.is_file() and sha256_of(dest) == expected:
-        logger.info("%s already present with sha256 %s; not downloading", dest, expected)
+    pinned = expected or (_recorded_sha(dest) if kind != "member" else None)  # see _fetch_file
+    if pinned and kind != "member" and dest.is_file() and sha256_of(dest) == pinned:
+        logger.info("%s already present with sha256 %s; not downloading", dest, pinned)
         return dest
     local_url = bool(url) and _is_local(url)
     if mirror and not local_url and not _api_redirected(kind):
@@ -421,7 +469,7 @@ def fetch(
         _fetch_file(location, dest, expected, timeout, prefix)
         resolved["url"] = location
         resolved["sha256"] = sha256_of(dest) if not expected else expected
-        _write_json_atomic(dest.with_name(dest.name + ".resolved.json"), resolved)
+        write_json(dest.with_name(dest.name + ".resolved.json"), resolved)
         logger.info("%sresolved %s to %s %s (%s); pin it with ncbi_genome: {accession: %s, assembly_name: %s}",
                     prefix, json.dumps(ncbi_genome), resolved["accession"], resolved["assembly_name"],
                     resolved["reason"], resolved["accession"], json.dumps(resolved["assembly_name"]))
@@ -443,14 +491,6 @@ def fetch_source(entry: dict, dest: str | os.PathLike[str], mirror: str | None =
     return fetch(url, dest, entry.get("sha256"), mirror=mirror or None, mirror_path=entry.get("mirror_path"),
                  member=entry.get("member"), osf=entry.get("osf"), ncbi_genome=entry.get("ncbi_genome"),
                  cache_dir=cache_dir, name=name or entry.get("name"), timeout=timeout)
-
-
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(obj, indent=2) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 # -- archive members -------------------------------------------------------------------
@@ -549,8 +589,7 @@ def _archive_is_valid(path: Path, expected: str | None) -> bool:
     actual = sha256_of(path)
     if expected:
         return actual == expected
-    record = path.with_name(path.name + ".sha256")
-    return record.is_file() and record.read_text().split()[:1] == [actual]
+    return _recorded_sha(path) == actual
 
 
 def _cached_archive(url: str, expected: str | None, cache_dir: Path, timeout: float, prefix: str) -> Path:
@@ -614,18 +653,14 @@ def _extract(archive: _Archive, member: str, dest: Path, label: str, prefix: str
         raise FetchError(f"{label}member {found!r} is a file, but the source names a directory ({member!r})")
     dest.parent.mkdir(parents=True, exist_ok=True)
     if kind == "file":
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as out, archive.open(handle) as src:
-                copied, sha = _copy_stream(src, out, None, dest.name)
-            os.chmod(tmp, 0o644)
-            _replace(tmp, dest)
-        except BaseException as err:
-            tmp.unlink(missing_ok=True)
-            if isinstance(err, Exception) and not isinstance(err, FetchError):
-                raise FetchError(f"{label}could not extract member {found!r}: {_one_line(err)}") from err
-            raise
+            with atomic_path(dest, suffix=".part") as tmp:
+                with open(tmp, "wb") as out, archive.open(handle) as src:
+                    copied, sha = _copy_stream(src, out, None, dest.name)
+        except Exception as err:
+            if isinstance(err, FetchError):
+                raise
+            raise FetchError(f"{label}could not extract member {found!r}: {_one_line(err)}") from err
         logger.info("%sextracted %s from %s -> %s (%d bytes, sha256 %s)",
                     prefix, found, archive.path, dest, copied, sha)
         return dest
@@ -639,27 +674,22 @@ def _extract(archive: _Archive, member: str, dest: Path, label: str, prefix: str
                              f"refusing to extract it")
         if entry_kind == "other":
             raise FetchError(f"{label}entry {raw!r} of member {found!r} is a link or special file; refusing it")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
     files = 0
     try:
-        for rel, (entry_kind, handle_) in inside:
-            target = tmp.joinpath(*rel.split("/"))
-            if entry_kind == "dir":
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "wb") as out, archive.open(handle_) as src:
-                shutil.copyfileobj(src, out, _CHUNK)
-            os.chmod(target, 0o644)
-            files += 1
-        for path in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
-            os.chmod(path, 0o755)
-        _replace(tmp, dest)
-    except BaseException as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(err, Exception) and not isinstance(err, FetchError):
-            raise FetchError(f"{label}could not extract directory member {found!r}: {_one_line(err)}") from err
-        raise
+        with atomic_dir(dest) as tmp:
+            for rel, (entry_kind, handle_) in inside:
+                target = tmp.joinpath(*rel.split("/"))
+                if entry_kind == "dir":
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "wb") as out, archive.open(handle_) as src:
+                    shutil.copyfileobj(src, out, _CHUNK)
+                files += 1
+    except Exception as err:
+        if isinstance(err, FetchError):
+            raise
+        raise FetchError(f"{label}could not extract directory member {found!r}: {_one_line(err)}") from err
     logger.info("%sextracted directory %s (%d files) from %s -> %s", prefix, found, files, archive.path, dest)
     return dest
 
@@ -956,16 +986,7 @@ def write_lock(path: str | os.PathLike[str], entries: dict, order: list[str] | N
     ordered = dict(sorted(merged.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
     sources_name = path.name[: -len(LOCK_SUFFIX)] + ".yaml" if path.name.endswith(LOCK_SUFFIX) else "the sources file"
     text = _LOCK_HEADER.format(name=sources_name) + yaml.safe_dump(ordered, sort_keys=False, width=1000)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, text)
     return path
 
 

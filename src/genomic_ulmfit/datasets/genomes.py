@@ -1,7 +1,9 @@
 """Reference genomes for the window builders.
 
 A genome is a plain, faidx-indexed FASTA (pyfaidx) with a chromosome sizes file
-next to it (`<fasta>.sizes`, the genome file bedtools expects). NCBI serves
+(`<fasta>.sizes`, the genome file bedtools expects). `prepare_genome` (the `genome`
+command) writes both next to its output; for any other FASTA they, and the plain copy
+of a .gz, go to a per-user cache (genome_cache_dir), never next to the input. NCBI serves
 genomes gzip-compressed and bgzip is not guaranteed, so `prepare_genome`
 rewrites a .gz into a plain FASTA (uniform line width, as faidx needs) first.
 
@@ -14,18 +16,22 @@ table; names it cannot place stop the build with examples from both sides.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
-import tempfile
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyfaidx
 
+from genomic_ulmfit.errors import InputError
 from genomic_ulmfit.fasta import is_gzip, open_text, read_fasta, reverse_complement, write_fasta
+from genomic_ulmfit.io.atomic import atomic_path, write_text
 
 __all__ = [
     "Genome",
+    "genome_cache_dir",
     "genome_main",
     "iter_bed",
     "match_names",
@@ -37,24 +43,35 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _EXAMPLES = 5
+CACHE_ENV = "GULMFIT_CACHE_DIR"
 
 
 class Genome:
-    """A plain FASTA with its faidx index; windows come back uppercase, on the given strand."""
+    """A plain FASTA with its faidx index; windows come back uppercase, on the given strand.
 
-    def __init__(self, fasta: str | os.PathLike[str]) -> None:
+    The index (and sizes file) beside the FASTA is used when it is there and current (the
+    `genome` command writes them so); otherwise they are written to `index_dir` (default: the
+    per-user cache, see genome_cache_dir), never beside a user's input.
+    """
+
+    def __init__(self, fasta: str | os.PathLike[str], index_dir: str | os.PathLike[str] | None = None) -> None:
         self.fasta = Path(fasta)
-        if is_gzip(self.fasta):
-            raise ValueError(f"{self.fasta}: gzip-compressed; expected a plain FASTA "
-                             "(use prepare_genome or `genomic-ulmfit genome` first)")
-        self._fa = pyfaidx.Fasta(str(self.fasta), as_raw=True, sequence_always_upper=True)
+        _check_plain(self.fasta)
+        self.index_dir = Path(index_dir) if index_dir is not None else genome_cache_dir(self.fasta)
+        fai = _index(self.fasta, self.index_dir)
+        self._fa = pyfaidx.Fasta(str(self.fasta), indexname=str(fai), as_raw=True,
+                                 sequence_always_upper=True)
         self.sizes = {name: len(record) for name, record in self._fa.records.items()}
 
     def sizes_file(self) -> Path:
-        """The bedtools genome file (chromosome<TAB>size) next to the FASTA, written if absent."""
-        path = self.fasta.with_name(self.fasta.name + ".sizes")
-        if not path.is_file():
-            _write_sizes(self.sizes, path)
+        """The bedtools genome file (chromosome<TAB>size): beside the FASTA if current, else
+        written (once) to the index directory."""
+        beside = self.fasta.with_name(self.fasta.name + ".sizes")
+        if _current(beside, self.fasta):
+            return beside
+        path = self.index_dir / beside.name
+        if not _current(path, self.fasta):
+            write_text(path, "".join(f"{name}\t{size}\n" for name, size in self.sizes.items()))
         return path
 
     def fetch(self, chrom: str, start: int, end: int, strand: str = "+") -> str:
@@ -67,40 +84,103 @@ class Genome:
         return reverse_complement(seq) if strand == "-" else seq
 
 
-def _write_sizes(sizes: dict[str, int], path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def genome_cache_dir(fasta: str | os.PathLike[str]) -> Path:
+    """Where the index and plain copy of a user's genome go: $GULMFIT_CACHE_DIR (else
+    $XDG_CACHE_HOME/genomic-ulmfit, else ~/.cache/genomic-ulmfit) / genomes / one folder per
+    FASTA path."""
+    fasta = Path(fasta)
+    root = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "genomic-ulmfit"
+    key = hashlib.sha256(str(fasta.resolve()).encode()).hexdigest()[:16]
+    return Path(root) / "genomes" / f"{fasta.name}-{key}"
+
+
+def _current(path: Path, source: Path) -> bool:
+    return path.is_file() and path.stat().st_mtime >= source.stat().st_mtime
+
+
+def _check_plain(fasta: Path) -> None:
+    """A faidx-readable plain FASTA: not compressed, and not named as if it were (pyfaidx
+    takes a .gz name for BGZF and fails on anything else with a message naming neither)."""
+    if not fasta.is_file():
+        raise FileNotFoundError(f"{fasta}: no such genome FASTA")
+    if is_gzip(fasta):
+        raise InputError(f"{fasta}: gzip-compressed; expected a plain FASTA "
+                         "(use open_genome or `genomic-ulmfit genome` first)")
+    if fasta.name.lower().endswith((".gz", ".bgz")):
+        raise InputError(f"{fasta}: named {fasta.suffix} but not gzip-compressed (a plain FASTA?); "
+                         "rename it without the suffix or compress it")
+
+
+def _index(fasta: Path, index_dir: Path) -> Path:
+    """The current .fai of `fasta`: beside it, else in `index_dir` (built there atomically)."""
+    beside = fasta.with_name(fasta.name + ".fai")
+    if _current(beside, fasta):
+        return beside
+    fai = index_dir / beside.name
+    if _current(fai, fasta):
+        return fai
     try:
-        with os.fdopen(fd, "w") as out:
-            out.writelines(f"{name}\t{size}\n" for name, size in sizes.items())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(fai) as tmp:
+            tmp.unlink()  # pyfaidx would read the empty temp file as an index
+            pyfaidx.Faidx(str(fasta), indexname=str(tmp)).close()
+    except (ValueError, pyfaidx.FastaIndexingError) as err:
+        raise InputError(f"{fasta}: cannot be indexed ({' '.join(str(err).split())}); expected unique "
+                         "record names and one line width per record (`genomic-ulmfit genome` "
+                         "writes such a copy)") from None
+    return fai
+
+
+_NOT_IUPAC = re.compile(r"[^ACGTURYSWKMBDHVNacgturyswkmbdhvn-]")
+_IUPAC = "A, C, G, T/U or one of NRYSWKMBDHV (any case) or '-'"
+
+
+def _checked_records(src: Path) -> Iterator[tuple[str, str]]:
+    """(name, sequence) of `src`, refusing a repeated name or a character that is no base."""
+    seen: dict[str, int] = {}
+    for n, (name, seq) in enumerate(read_fasta(src), start=1):
+        if name in seen:
+            raise InputError(f"{src}: record #{n} '{name}' repeats the name of record #{seen[name]}; "
+                             "expected unique sequence names (windows are looked up by name)")
+        seen[name] = n
+        bad = _NOT_IUPAC.search(seq)
+        if bad:
+            raise InputError(f"{src}: record '{name}' position {bad.start() + 1}: character "
+                             f"{bad.group()!r} is not an IUPAC nucleotide code; expected {_IUPAC}")
+        yield name, seq
 
 
 def prepare_genome(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Genome:
-    """Write `src` (plain or .gz FASTA) as a plain FASTA at `dest`, index it, write its sizes."""
+    """Write `src` (plain or .gz FASTA) as a plain FASTA at `dest`, index it, write its sizes.
+    A bad record (repeated name, a character that is no base) leaves none of the three."""
     src, dest = Path(src), Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    for stale in (dest.with_name(dest.name + ".fai"), dest.with_name(dest.name + ".sizes")):
+    side = [dest.with_name(dest.name + ".fai"), dest.with_name(dest.name + ".sizes")]
+    for stale in side:
         stale.unlink(missing_ok=True)
-    n = write_fasta(read_fasta(src), dest)
-    genome = Genome(dest)
-    genome.sizes_file()
+    n = write_fasta(_checked_records(src), dest)
+    try:
+        genome = Genome(dest, index_dir=dest.parent)
+        genome.sizes_file()
+    except BaseException:
+        for path in (dest, *side):
+            path.unlink(missing_ok=True)
+        raise
     logger.info("%s -> %s: %d sequences, %d bp", src, dest, n, sum(genome.sizes.values()))
     return genome
 
 
 def open_genome(fasta: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> Genome:
     """A Genome from a plain FASTA, or from a .gz via a cached plain copy in `cache_dir`
-    (default: next to the .gz)."""
+    (default: the per-user cache, genome_cache_dir; never beside the input)."""
     fasta = Path(fasta)
+    if not fasta.is_file():
+        raise FileNotFoundError(f"{fasta}: no such genome FASTA")
     if not is_gzip(fasta):
-        return Genome(fasta)
-    plain = Path(cache_dir or fasta.parent) / (fasta.name[:-3] if fasta.name.endswith(".gz") else fasta.name + ".fa")
+        return Genome(fasta, index_dir=cache_dir)
+    folder = Path(cache_dir) if cache_dir is not None else genome_cache_dir(fasta)
+    plain = folder / (fasta.name[:-3] if fasta.name.endswith(".gz") else fasta.name + ".fa")
     fai = plain.with_name(plain.name + ".fai")
-    if plain.is_file() and fai.is_file() and plain.stat().st_mtime >= fasta.stat().st_mtime:
+    if _current(plain, fasta) and _current(fai, plain):
         return Genome(plain)
     return prepare_genome(fasta, plain)
 

@@ -39,6 +39,7 @@ import pybedtools
 
 from genomic_ulmfit.datasets.common import add_split_args, split_from_args, write_dataset
 from genomic_ulmfit.datasets.genomes import Genome, iter_bed, match_names, open_genome, read_name_map
+from genomic_ulmfit.errors import InputError
 from genomic_ulmfit.fasta import open_text
 
 __all__ = [
@@ -119,7 +120,7 @@ def _gff_name(attributes: str, fallback: str) -> str:
 
 def read_gff_tss(path: str | Path, feature_type: str = "gene") -> pd.DataFrame:
     """TSSs of a GFF3 or GTF file: start (+) or end (-) of every `feature_type` feature."""
-    path, rows, skipped = Path(path), [], Counter()
+    path, rows, skipped, types = Path(path), [], Counter(), Counter()
     with open_text(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if line.startswith("##FASTA"):
@@ -130,6 +131,7 @@ def read_gff_tss(path: str | Path, feature_type: str = "gene") -> pd.DataFrame:
             if len(f) != 9 or not (f[3].isdigit() and f[4].isdigit()) or int(f[3]) > int(f[4]):
                 raise ValueError(f"{path}: line {lineno}: {line.strip()[:80]!r}; expected {_GFF_FIELDS} "
                                  "with 1-based start <= end")
+            types[f[2]] += 1
             if f[2] != feature_type:
                 continue
             if f[6] not in ("+", "-"):
@@ -139,6 +141,10 @@ def read_gff_tss(path: str | Path, feature_type: str = "gene") -> pd.DataFrame:
             rows.append((f[0], tss, f[6], _gff_name(f[8], f"{f[0]}_{tss}{f[6]}")))
     if skipped:
         logger.info("%s: skipped %s", path, dict(skipped))
+    if types and feature_type not in types:
+        found = ", ".join(f"{t} ({n})" for t, n in types.most_common())
+        raise InputError(f"{path}: no '{feature_type}' feature (column 3); the feature types in it are "
+                         f"{found}; choose one with --feature-type")
     return _tss_frame(rows, path, f"'{feature_type}' feature with a strand")
 
 

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import tarfile
 import tempfile
 import time
@@ -36,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from ..errors import GenomicUlmfitError
+from ..io.atomic import atomic_dir
 
 logger = logging.getLogger(__name__)
 
@@ -232,10 +231,11 @@ def convert_bundle(bundle: Path, out: Path, max_samples: dict[str, int | None] |
         raise FileNotFoundError(f"DeepSEA bundle not found: {bundle}")
     max_samples = max_samples or {}
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        arrays = work / "arrays"
-        arrays.mkdir()
+    # The arrays appear at `out` only when all three splits converted; the extracted .mat
+    # files (large) live beside it, on the same filesystem, and go either way.
+    with atomic_dir(out) as arrays, \
+            tempfile.TemporaryDirectory(prefix=f".{out.name}.extract-", dir=out.parent) as work_dir:
+        work = Path(work_dir)
         meta = {"format": "genomic-ulmfit-deepsea-arrays", "version": 1,
                 "channel_order_in_source": channel_order.upper(), "codes": "ACGT -> 0..3, N -> 4",
                 "labels": "np.packbits along targets (big bit order)", "bundle": str(bundle),
@@ -267,11 +267,6 @@ def convert_bundle(bundle: Path, out: Path, max_samples: dict[str, int | None] |
                                      f"{ {k: v['seq_len'] for k, v in meta['splits'].items()} }")
         meta.update(seq_len=lens.pop(), n_targets=n_targets)
         (arrays / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(arrays, out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return meta
 
 
