@@ -203,3 +203,16 @@ def test_an_interrupted_history_write_keeps_the_earlier_file(tmp_path):
         interrupted.write(csv, None)
     assert csv.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["history.csv"]  # no temporary left behind
+
+
+def test_saving_the_same_weights_twice_gives_the_same_bytes(tmp_path):
+    """The atomic save must not leak its temporary name into the archive (torch names the
+    zip's folder after the file it writes), or reruns would differ byte for byte."""
+    import torch
+    from genomic_ulmfit.checkpoint import load_checkpoint, save_model
+    net = torch.nn.Linear(3, 2)
+    save_model(tmp_path / "a.pth", net, "classifier", x=1)
+    save_model(tmp_path / "b.pth", net, "classifier", x=1)
+    assert (tmp_path / "a.pth").read_bytes() == (tmp_path / "b.pth").read_bytes()
+    assert {n.split("/")[0] for n in zipfile.ZipFile(tmp_path / "a.pth").namelist()} == {"archive"}
+    assert load_checkpoint(tmp_path / "a.pth", "classifier")[0]["x"] == 1

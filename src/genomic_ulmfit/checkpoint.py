@@ -20,7 +20,7 @@ import torch
 from .kmers import KmerTokenizer
 from .models import ModelConfig
 from .errors import GenomicUlmfitError
-from .io.atomic import atomic_path
+from .io.atomic import atomic_open, atomic_path
 
 FORMAT = "genomic-ulmfit-checkpoint"
 VERSION = 2  # 2: embedding rows padded to a multiple of 8 (models.embedding_rows)
@@ -43,8 +43,10 @@ def save_model(path: Path, net: torch.nn.Module, kind: str, /, **meta) -> None:
     meta = {"format": FORMAT, "version": VERSION, "kind": kind, **meta}
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save({"meta": meta, "state_dict": state}, tmp)
+    # Through a file object: torch names the archive's folder after a file *name* (here a
+    # random temporary one), which would make two saves of the same weights differ in bytes.
+    with atomic_open(path, "wb") as fh:
+        torch.save({"meta": meta, "state_dict": state}, fh)
     keep_previous(path)
 
 
