@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="class probabilities of new sequences (FASTA, TSV or one per line)")
     p.add_argument("--model", type=Path, required=True, help="classifier checkpoint")
+    _tokenization_check(p, "the classifier")
     p.add_argument("--input", type=Path, action="append", required=True,
                    help="FASTA, TSV with a 'sequence' (and 'id') column, or one sequence per line; "
                         "plain or gzip; repeatable")
@@ -580,6 +581,8 @@ def run(args: argparse.Namespace) -> None:
         _evaluate(args)
     elif cmd == "predict":
         from .predict import predict_main
+        if args.k or args.stride:
+            _check_model_arg(args)
         predict_main(args.model, args.input, args.out, args.skipped, strands=args.strands,
                      combine=args.combine, on_invalid=args.on_invalid, positive=args.positive,
                      batch_size=args.batch_size, device=str(_device(args)))
