@@ -171,3 +171,14 @@ def test_workflow_predict_scores_a_users_fasta_with_a_finished_runs_classifier(e
     assert (table["prediction"].to_numpy() == truth).mean() > 0.65  # balanced: chance is 0.5
     skipped = pd.read_csv(out.with_name("my_sequences.skipped.tsv"), sep="\t")
     assert skipped["id"].tolist() == ["too_short"]
+
+
+def test_a_classifier_of_another_k_is_refused(model, tmp_path, capsys):
+    fa = tmp_path / "x.fa"
+    fa.write_text(">a\nACGTACGTACGTACGTACGT\n")
+    with pytest.raises(SystemExit) as err:
+        cli(["predict", "--model", str(model[0]), "--k", "5", "--stride", "2", "--input", str(fa),
+             "--out", str(tmp_path / "x.tsv"), "--device", "cpu"])
+    assert err.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "k=3, stride=1" in line and "k=5, stride=2" in line and not (tmp_path / "x.tsv").exists()

@@ -112,7 +112,7 @@ def test_wrong_protocols_name_the_key(config):
         validated(bad)
     bad = copy.deepcopy(config)
     bad["model"]["overrides"]["n_hidden"] = 64  # a typo must stop the run before it deletes an LM
-    with pytest.raises(ConfigError, match=r"model\.overrides.*\['n_hidden'\]"):
+    with pytest.raises(ConfigError, match=r"model\.overrides\.n_hidden: not a model setting.*did you mean n_hid\?"):
         validated(bad)
     bad = copy.deepcopy(config)
     bad["training"]["classifier"]["stage_lrs"] = [0.01]

@@ -1,11 +1,18 @@
 """Model checkpoints: weights, tokenization and model config in one file.
 
 Saved with torch.save as {"meta": plain dict, "state_dict": tensors} and read
-with torch.load(weights_only=True), so loading never unpickles code.
+with torch.load(weights_only=True), so loading never unpickles code. torch.load does not
+check the zip members' CRCs, so load_checkpoint does: a corrupted file is refused, not used.
+
+Each save also keeps a hard link `<stem>.previous<suffix>` (lm.previous.pth) to what it wrote:
+Snakemake deletes a job's declared outputs before rerunning it, and that undeclared name is
+the last good model when the rerun fails.
 """
 from __future__ import annotations
 
 import os
+import shutil
+import zipfile
 from pathlib import Path
 
 import torch
@@ -13,6 +20,7 @@ import torch
 from .kmers import KmerTokenizer
 from .models import ModelConfig
 from .errors import GenomicUlmfitError
+from .io.atomic import atomic_open, atomic_path
 
 FORMAT = "genomic-ulmfit-checkpoint"
 VERSION = 2  # 2: embedding rows padded to a multiple of 8 (models.embedding_rows)
@@ -35,14 +43,50 @@ def save_model(path: Path, net: torch.nn.Module, kind: str, /, **meta) -> None:
     meta = {"format": FORMAT, "version": VERSION, "kind": kind, **meta}
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"meta": meta, "state_dict": state}, tmp)
-    os.replace(tmp, path)
+    # Through a file object: torch names the archive's folder after a file *name* (here a
+    # random temporary one), which would make two saves of the same weights differ in bytes.
+    with atomic_open(path, "wb") as fh:
+        torch.save({"meta": meta, "state_dict": state}, fh)
+    keep_previous(path)
+
+
+def previous_path(path: Path) -> Path:
+    """lm.pth -> lm.previous.pth: the last model a save wrote there."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.previous{path.suffix}")
+
+
+def keep_previous(path: Path) -> None:
+    """Point `<stem>.previous<suffix>` at the file just saved (a hard link: no extra space;
+    a copy where the filesystem has no hard links), replacing the older one atomically."""
+    path = Path(path)
+    with atomic_path(previous_path(path)) as tmp:
+        tmp.unlink()
+        try:
+            os.link(path, tmp)
+        except OSError:
+            shutil.copy2(path, tmp)
+
+
+def verify_integrity(path: Path) -> None:
+    """Every zip member's CRC, which torch.load does not check: flipped bytes in the
+    tensors' data would otherwise load as weights."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable Genomic-ULMFiT checkpoint (damaged zip: {e})") from e
+    if bad is not None:
+        raise CheckpointError(f"{path}: corrupted checkpoint: member {bad!r} fails its CRC check; "
+                              f"retrain it or restore it ({previous_path(path).name} if present)")
 
 
 def load_checkpoint(path: Path, kind: str | None = None) -> tuple[dict, dict]:
-    """(meta, state_dict) of a checkpoint, checked to be ours and of `kind`."""
+    """(meta, state_dict) of a checkpoint, checked to be intact, ours and of `kind`."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    if zipfile.is_zipfile(path):  # torch's format; older pickles are refused by torch.load below
+        verify_integrity(path)
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -70,12 +114,19 @@ def checkpoint_config(meta: dict) -> ModelConfig:
 
 def check_tokenizer(meta: dict, tokenizer: KmerTokenizer, path: Path, what: str) -> None:
     """Fail clearly when a checkpoint's tokenization differs from the data's."""
+    check_requested(meta, path, tokenizer.k, tokenizer.stride, what)
+
+
+def check_requested(meta: dict, path: Path, k: int | None = None, stride: int | None = None,
+                    what: str = "the command") -> None:
+    """Fail when the k / stride asked for (the workflow passes those of the output path,
+    k{k}s{stride}) differ from the checkpoint's; None: not given, not compared."""
     saved = checkpoint_tokenizer(meta)
-    if (saved.k, saved.stride) != (tokenizer.k, tokenizer.stride):
+    k, stride = k or saved.k, stride or saved.stride
+    if (saved.k, saved.stride) != (k, stride):
         raise CheckpointError(
             f"{path}: model tokenized with k={saved.k}, stride={saved.stride}, but {what} uses "
-            f"k={tokenizer.k}, stride={tokenizer.stride}; pretrain a language model with the "
-            f"same k and stride")
+            f"k={k}, stride={stride}; use a model trained with the same k and stride")
 
 
 def check_architecture(meta: dict, config: ModelConfig, path: Path) -> None:
@@ -83,3 +134,4 @@ def check_architecture(meta: dict, config: ModelConfig, path: Path) -> None:
     if saved != config.architecture():
         raise CheckpointError(f"{path}: model size {saved} differs from the requested "
                               f"{config.architecture()}; use the same model preset")
+

@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm", type=Path, required=True)
     p.add_argument("--dataset", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
+    _tokenization_check(p, "the LM")
     _job_settings(p, 'as pretrain\'s, and "discriminative": true (lr / 2.6 per lower layer group)')
 
     p = sub.add_parser("classify", help="train a classifier (gradual unfreezing, or naive)")
@@ -151,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--encoder", type=Path, help="LM checkpoint whose embedding+encoder to start "
                    "from; without it, the naive classifier from scratch")
-    p.add_argument("--k", type=int, help="k-mer length (naive classifier; else the LM's)")
-    p.add_argument("--stride", type=int, help="stride (naive classifier; else the LM's)")
+    p.add_argument("--k", type=int, help="k-mer length (naive classifier; with --encoder, checked against the LM's)")
+    p.add_argument("--stride", type=int, help="stride (naive classifier; with --encoder, checked against the LM's)")
     p.add_argument("--train-size", type=int, default=None,
                    help="train on a label-stratified random subset of this many sequences")
     _job_settings(p, '{"preset", "model", "stages": [{"layers": "head", "epochs": 1, "lr": 0.02}, '
@@ -165,12 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--positive", default=None, help="positive class of a binary task")
     p.add_argument("--predictions", type=Path, required=True, help="output CSV")
     p.add_argument("--metrics", type=Path, required=True, help="output JSON")
+    _tokenization_check(p, "the classifier")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0)
     _common(p)
 
     p = sub.add_parser("predict", help="class probabilities of new sequences (FASTA, TSV or one per line)")
     p.add_argument("--model", type=Path, required=True, help="classifier checkpoint")
+    _tokenization_check(p, "the classifier")
     p.add_argument("--input", type=Path, action="append", required=True,
                    help="FASTA, TSV with a 'sequence' (and 'id') column, or one sequence per line; "
                         "plain or gzip; repeatable")
@@ -215,8 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--capstone-preset", default="tiny", help="capstone, capstone_lstm or tiny")
     p.add_argument("--capstone", default="{}", help="JSON of capstone settings over the preset")
     p.add_argument("--encoder", type=Path, help="ulmfit: LM checkpoint whose embedding+encoder to start from")
-    p.add_argument("--k", type=int, help="ulmfit without --encoder: k-mer length")
-    p.add_argument("--stride", type=int, help="ulmfit without --encoder: stride")
+    p.add_argument("--k", type=int, help="ulmfit: k-mer length (with --encoder, checked against the LM's)")
+    p.add_argument("--stride", type=int, help="ulmfit: stride (with --encoder, checked against the LM's)")
     p.add_argument("--training", default="{}", help="JSON of DeepSEA training settings (epochs, lr, "
                    "batch_size, accumulate, warmup_batches, weight_decay, epoch_samples, valid_batch_size)")
     _model_settings(p)
@@ -255,8 +258,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tokenization_check(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--k", type=int, default=None,
+                   help=f"k-mer length {what} must have (the workflow passes its path's); default: not checked")
+    p.add_argument("--stride", type=int, default=None, help=f"stride {what} must have; default: not checked")
+
+
+def _check_model_arg(args) -> None:
+    """The --model checkpoint is intact and has the --k / --stride given (when given)."""
+    from .checkpoint import check_requested, load_checkpoint
+    meta, _ = load_checkpoint(args.model)
+    check_requested(meta, args.model, args.k, args.stride, f"{args.command} (--k/--stride)")
+
+
 def _inference(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, required=True, help="classifier checkpoint")
+    _tokenization_check(p, "the classifier")
     p.add_argument("--positive", default=None, help="positive class (default: promoter, ...)")
     p.add_argument("--batch-size", type=int, default=256, help="windows per forward pass")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
@@ -356,6 +373,7 @@ def _interpret_parsers(sub) -> None:
 
     p = sub.add_parser("embedding-map", help="t-SNE of the learned k-mer embeddings")
     p.add_argument("--model", type=Path, required=True, help="classifier or LM checkpoint")
+    _tokenization_check(p, "the model")
     p.add_argument("--out", type=Path, required=True, help="TSV of the map")
     p.add_argument("--png", type=Path, required=True)
     p.add_argument("--perplexity", type=float, default=30.0)
@@ -371,6 +389,8 @@ def _window_of(args) -> int:
 
 def _interpret(args) -> None:
     cmd = args.command
+    if getattr(args, "model", None) and (args.k or args.stride):
+        _check_model_arg(args)
     device = str(_device(args)) if hasattr(args, "device") else "cpu"
     if cmd == "importance":
         from .interpret import importance_main
@@ -497,8 +517,8 @@ def _device(args):
 
 def _write_json(path: Path | None, obj) -> None:
     if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+        from .io.atomic import write_json
+        write_json(path, obj, default=str)  # atomically: a crash never leaves half a summary
 
 
 def run(args: argparse.Namespace) -> None:
@@ -553,7 +573,7 @@ def run(args: argparse.Namespace) -> None:
                               seed=args.seed, device=_device(args), dataset_name=str(args.dataset),
                               history_csv=args.history, schedule_csv=args.schedule,
                               config=s.model_config(), discriminative_lrs=s.discriminative,
-                              fp16=s.fp16)
+                              fp16=s.fp16, k=args.k, stride=args.stride)
         _write_json(args.summary, summary | {"settings": s.to_dict()})
     elif cmd == "classify":
         _classify(args)
@@ -561,6 +581,8 @@ def run(args: argparse.Namespace) -> None:
         _evaluate(args)
     elif cmd == "predict":
         from .predict import predict_main
+        if args.k or args.stride:
+            _check_model_arg(args)
         predict_main(args.model, args.input, args.out, args.skipped, strands=args.strands,
                      combine=args.combine, on_invalid=args.on_invalid, positive=args.positive,
                      batch_size=args.batch_size, device=str(_device(args)))
@@ -592,8 +614,9 @@ def _classify(args) -> None:
     from .settings import ClassifierSettings
     from .train import train_classifier
     s = ClassifierSettings.load(args.settings)
-    if args.encoder:
-        tok = checkpoint_tokenizer(load_checkpoint(args.encoder, "language_model")[0])
+    if args.encoder:  # --k/--stride, when given, are checked against the LM's (train_classifier)
+        saved = checkpoint_tokenizer(load_checkpoint(args.encoder, "language_model")[0])
+        tok = KmerTokenizer(args.k or saved.k, args.stride or saved.stride)
     elif args.k and args.stride:
         tok = KmerTokenizer(args.k, args.stride)
     else:
@@ -608,15 +631,16 @@ def _classify(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from .checkpoint import load_checkpoint
+    from .checkpoint import check_requested, load_checkpoint
     from .data import read_dataset
     from .metrics import evaluate_predictions
     from .train import predict
     meta, _ = load_checkpoint(args.model, "classifier")
+    check_requested(meta, args.model, args.k, args.stride, "evaluate (--k/--stride)")
     pred = predict(args.model, read_dataset(args.dataset), args.split, device=_device(args),
                    dataset_name=str(args.dataset))
-    args.predictions.parent.mkdir(parents=True, exist_ok=True)
-    pred.to_csv(args.predictions, index=False)
+    from .train import write_csv
+    write_csv(pred, args.predictions)
     metrics = evaluate_predictions(pred, meta["classes"], args.positive)
     metrics.update({"model": str(args.model), "dataset": str(args.dataset), "split": args.split})
     _write_json(args.metrics, metrics)
@@ -638,7 +662,7 @@ def _deepsea(args) -> None:
         if args.arch == "ulmfit" and args.encoder:
             from .checkpoint import checkpoint_tokenizer, load_checkpoint
             tok = checkpoint_tokenizer(load_checkpoint(args.encoder, "language_model")[0])
-            k, stride = tok.k, tok.stride
+            k, stride = k or tok.k, stride or tok.stride  # given ones are checked in train_deepsea
         if args.arch == "capstone":
             spec = model_spec("capstone", capstone_preset(args.capstone_preset,
                                                           **json.loads(args.capstone)).to_dict())

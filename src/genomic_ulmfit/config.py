@@ -2,13 +2,15 @@
 key and the allowed values, defaults filled in, and cross-references checked."""
 from __future__ import annotations
 
+import difflib
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import jsonschema
 import yaml
 
 from .protocols import ProtocolError, Protocols
-from .settings import ModelConfig, check_settings
+from .settings import PRESETS, ModelConfig
 from .errors import GenomicUlmfitError
 
 
@@ -119,6 +121,9 @@ def validate_config(config: dict, schema_path: Path, sources: dict | None = None
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
     _fill_defaults(config, schema)
+    problems = model_setting_problems(config)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     _check_references(config, sources or {})
     _check_protocols(config)
     return config
@@ -127,7 +132,6 @@ def validate_config(config: dict, schema_path: Path, sources: dict | None = None
 def _check_protocols(config: dict) -> None:
     """Every experiment's protocol resolves to settings its jobs accept."""
     try:
-        check_settings(ModelConfig, config["model"].get("overrides", {}), "model.overrides")
         protocols = Protocols(config)
         for name in config["experiments"]:
             protocols.tags(name)
@@ -138,6 +142,71 @@ def _check_protocols(config: dict) -> None:
     except (ProtocolError, ValueError) as e:
         msg = str(e) if str(e).startswith("config key") else f"config key {e}"
         raise ConfigError("invalid configuration:\n  " + msg) from None
+
+
+def model_setting_problems(config: dict) -> list[str]:
+    """Every model setting checked against its dataclass, before any job runs: a typo in
+    `model.overrides` otherwise changes the jobs' params, so Snakemake deletes the trained
+    models to rerun them and the job then fails on the unknown key."""
+    overrides = config["model"].get("overrides") or {}
+    problems = _setting_problems(PRESETS[config["model"]["preset"]], overrides,
+                                 "model.overrides", "model")
+    for name, exp in ((config.get("deepsea") or {}).get("experiments") or {}).items():
+        if exp.get("arch") == "capstone":
+            problems += _capstone_problems(exp, f"deepsea.experiments.{name}")
+    return problems
+
+
+def _capstone_problems(exp: dict, where: str) -> list[str]:
+    from .deepsea.settings import CAPSTONE_PRESETS, capstone_preset  # torch-free
+    preset, overrides = exp.get("preset", "capstone"), exp.get("overrides") or {}
+    problems = _setting_problems(CAPSTONE_PRESETS[preset], overrides, f"{where}.overrides",
+                                 "capstone model")
+    if not problems:
+        try:  # the combinations the dataclass refuses (a width not divisible by n_heads, ...)
+            capstone_preset(preset, **overrides)
+        except ValueError as e:
+            problems.append(f"config key {where}.overrides: {e}")
+    return problems
+
+
+def _setting_problems(base, values: dict, where: str, what: str) -> list[str]:
+    """Keys of `values` that are not fields of the dataclass instance `base`, or whose value
+    is not of the field's type (the type of `base`'s value); nested dataclasses recursively."""
+    if not isinstance(values, dict):
+        return [f"config key {where}: expected a mapping of {what} settings, got {values!r}"]
+    known = {f.name: getattr(base, f.name) for f in fields(base)}
+    problems = []
+    for key, value in values.items():
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"config key {where}.{key}: not a {what} setting; known: "
+                            f"{sorted(known)}{hint}")
+        elif is_dataclass(known[key]):
+            problems += _setting_problems(known[key], value, f"{where}.{key}", f"{what} {key}")
+        elif not _fits(value, known[key]):
+            problems.append(f"config key {where}.{key}: {value!r} is not {_type_name(known[key])}")
+    return problems
+
+
+def _fits(value, default) -> bool:
+    """Whether `value` can stand for a field whose default is `default` (ints are floats too;
+    YAML lists are tuples)."""
+    if isinstance(value, bool) or isinstance(default, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, tuple):
+        items_fit = not default or all(_fits(v, default[0]) for v in value)
+        return isinstance(value, (list, tuple)) and items_fit
+    return default is None or isinstance(value, type(default))
+
+
+def _type_name(default) -> str:
+    if isinstance(default, tuple):
+        return f"a list of {_type_name(default[0])[2:]}s" if default else "a list"
+    return {int: "an integer", float: "a number", str: "a string"}.get(type(default), type(default).__name__)
 
 
 def _check_references(config: dict, sources: dict) -> None:

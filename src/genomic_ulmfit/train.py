@@ -13,7 +13,6 @@ The settings and their defaults are the dataclasses of `settings`.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -34,11 +33,12 @@ from fastai.text.learner import TextLearner
 from fastai.text.models.awdlstm import awd_lstm_clas_split, awd_lstm_lm_split
 from fastai.torch_core import set_seed
 
-from .checkpoint import (check_architecture, check_tokenizer, checkpoint_config, load_checkpoint,
-                         save_checkpoint)
+from .checkpoint import (check_architecture, check_requested, check_tokenizer, checkpoint_config,
+                         load_checkpoint, save_checkpoint)
 from .corpus import Corpus
 from .data import TokenStream, class_names, classifier_dataloaders, encode_split, lm_dataloaders
 from .distributed import DataParallel
+from .io.atomic import atomic_path, write_json
 from .kmers import KmerTokenizer
 from .logs import interactive
 from .models import ModelConfig, classifier, encoder_of, language_model, set_classifier_drop_mult
@@ -92,10 +92,16 @@ class History:
                                     "mom": float(mom), "smooth_loss": float(loss)})
 
     def write(self, epochs_csv: Path | None, schedule_csv: Path | None) -> None:
-        if epochs_csv:
-            pd.DataFrame(self.epochs).to_csv(epochs_csv, index=False)
-        if schedule_csv:
-            pd.DataFrame(self.iterations).to_csv(schedule_csv, index=False)
+        """Each CSV atomically: a crash mid-write leaves the earlier file, never a truncated one."""
+        for path, rows in ((epochs_csv, self.epochs), (schedule_csv, self.iterations)):
+            if path:
+                write_csv(pd.DataFrame(rows), path)
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """`df` as CSV at `path`, all of it or nothing (io.atomic)."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
 
 
 def _learner(dls, model, config: ModelConfig, splitter, metrics, device: torch.device,
@@ -200,12 +206,14 @@ def finetune_lm(lm_path: Path, df: pd.DataFrame, cycles: OneCycle | Sequence[One
                 seed: int = 0, device: torch.device | None = None, dataset_name: str = "dataset",
                 history_csv: Path | None = None, schedule_csv: Path | None = None,
                 config: ModelConfig | None = None, discriminative_lrs: bool = True,
-                fp16: bool | None = None) -> dict:
+                fp16: bool | None = None, k: int | None = None, stride: int | None = None) -> dict:
     """Fine-tune a general LM on the task's training and validation sequences (never the
-    test split), with discriminative learning rates (or one lr for all layers)."""
+    test split), with discriminative learning rates (or one lr for all layers). `k`,
+    `stride`, `config`: what the caller expects of the LM (checked; None: the LM's)."""
     device = device or pick_device()
     set_seed(seed, reproducible=True)
     meta, state = load_checkpoint(lm_path, "language_model")
+    check_requested(meta, lm_path, k, stride, "the fine-tuning job")
     lm_config = checkpoint_config(meta)
     if config is not None:
         check_architecture(meta, config, lm_path)
@@ -330,13 +338,14 @@ def lr_find(learn: TextLearner, csv: Path, plot: Path | None = None, summary: Pa
     n = len(rec.losses)
     curve = pd.DataFrame({"lr": [float(x) for x in rec.lrs[:n]],
                           "loss": [float(x) for x in rec.losses]})
-    curve.to_csv(csv, index=False)
+    write_csv(curve, csv)
     suggestions = {k: float(v) for k, v in found._asdict().items()}
     if summary:
-        Path(summary).write_text(json.dumps(suggestions, indent=2))
+        write_json(summary, suggestions)
     if plot:
         from .plots import plot_lr_finder
-        plot_lr_finder(curve, suggestions, plot)
+        with atomic_path(plot, suffix=Path(plot).suffix) as tmp:  # the suffix picks the image format
+            plot_lr_finder(curve, suggestions, tmp)
     return suggestions
 
 

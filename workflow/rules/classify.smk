@@ -2,6 +2,13 @@
 # naive classifier, the same architecture from scratch.
 
 
+def classifier_start_checked(w):
+    """classifier_start, plus the path's k and stride with --encoder: the command refuses an LM
+    of another tokenization placed under this k{k}s{stride} path."""
+    start = classifier_start(w)
+    return start if w.init == "naive" else f"{start} --k {w.k} --stride {w.stride}"
+
+
 rule train_classifier:
     input:
         dataset="results/datasets/{task}.tsv",
@@ -13,7 +20,7 @@ rule train_classifier:
         summary=f"{CLASSIFIER_DIR}/summary.json",
     params:
         device=DEVICE_ARGS,
-        start=classifier_start,
+        start=classifier_start_checked,
         train_size=train_size_arg,
         settings=classifier_settings,
     threads: config["threads"]

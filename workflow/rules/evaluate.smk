@@ -26,5 +26,6 @@ rule evaluate:
     shell:
         fail_first_attempt("evaluate")
         + "{PY} evaluate --model {input.model:q} --dataset {input.dataset:q} --split {wildcards.split} "
-        "{params.positive} --predictions {output.predictions:q} --metrics {output.metrics:q} "
+        "--k {wildcards.k} --stride {wildcards.stride} {params.positive} "
+        "--predictions {output.predictions:q} --metrics {output.metrics:q} "
         "{params.device} > {log} 2>&1"

@@ -24,5 +24,6 @@ rule finetune_lm:
     shell:
         fail_first_attempt("finetune_lm")
         + "{PY} finetune --lm {input.lm:q} --dataset {input.dataset:q} --out {output.model:q} "
+        "--k {wildcards.k} --stride {wildcards.stride} "
         "--settings {params.settings} {params.device} --seed {wildcards.seed} "
         "--history {output.history:q} --summary {output.summary:q} > {log} 2>&1"

@@ -106,7 +106,7 @@ rule perturbation_importance:
     conda:
         "../../envs/interpret.yaml"
     shell:
-        "{PY} importance --model {input.model:q} --dataset {input.dataset:q} {params.settings} "
+        "{PY} importance --model {input.model:q} --k {wildcards.k} --stride {wildcards.stride} --dataset {input.dataset:q} {params.settings} "
         "{params.inference} --windows-out {output.windows:q} --bases-out {output.bases:q} "
         "--profile-out {output.profile:q} --examples-png {output.examples:q} "
         "--summary-png {output.summary:q} > {log} 2>&1"
@@ -157,7 +157,7 @@ rule embedding_map:
     conda:
         "../../envs/interpret.yaml"
     shell:
-        "{PY} embedding-map --model {input.model:q} --perplexity {params.perplexity} --seed {params.seed} "
+        "{PY} embedding-map --model {input.model:q} --k {wildcards.k} --stride {wildcards.stride} --perplexity {params.perplexity} --seed {params.seed} "
         "--out {output.tsv:q} --png {output.png:q} > {log} 2>&1"
 
 
@@ -209,7 +209,7 @@ rule scan_genome:
     conda:
         "../../envs/interpret.yaml"
     shell:
-        "{PY} scan --model {input.model:q} --genome {input.genome:q} {params.window} "
+        "{PY} scan --model {input.model:q} --k {wildcards.k} --stride {wildcards.stride} --genome {input.genome:q} {params.window} "
         "{params.settings} {params.inference} --track-name {params.name} "
         "--out-prefix {params.prefix:q} > {log} 2>&1"
 
@@ -305,7 +305,7 @@ rule variant_effects:
     conda:
         "../../envs/interpret.yaml"
     shell:
-        "{PY} variants --model {input.model:q} --genome {input.genome:q} --vcf {input.vcf:q} "
+        "{PY} variants --model {input.model:q} --k {wildcards.k} --stride {wildcards.stride} --genome {input.genome:q} --vcf {input.vcf:q} "
         "--dataset {input.dataset:q} {params.inference} --top {params.top} --out {output.tsv:q} "
         "--vcf-out {output.vcf:q} --plot {output.png:q} > {log} 2>&1"
 

@@ -51,6 +51,6 @@ rule predict:
     conda:
         "../../envs/train.yaml"
     shell:
-        "{PY} predict --model {input.model:q} --input {input.sequences:q} --out {output.predictions:q} "
+        "{PY} predict --model {input.model:q} --k {wildcards.k} --stride {wildcards.stride} --input {input.sequences:q} --out {output.predictions:q} "
         "--skipped {output.skipped:q} --strands {params.strands} --combine {params.combine} "
         "--on-invalid {params.on_invalid} {params.positive} {params.device} > {log} 2>&1"

@@ -9,7 +9,6 @@ loss is kept (fastai's SaveModelCallback).
 """
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from dataclasses import asdict, dataclass
@@ -33,6 +32,7 @@ from fastai.optimizer import Adam
 from fastai.torch_core import set_seed
 
 from ..checkpoint import (CheckpointError, check_architecture, load_checkpoint, save_model)
+from ..io.atomic import atomic_path, write_json
 from ..kmers import KmerTokenizer
 from ..logs import interactive
 from ..metrics import multilabel_metrics
@@ -239,10 +239,10 @@ def evaluate_deepsea(model_path: Path, data_dir: Path, split: str, metrics_json:
     probs = predict_deepsea(model_path, data, split, device)
     summary, table = multilabel_metrics(data.y(split), probs, np.asarray(meta["train_prior"]))
     summary.update({"model": str(model_path), "data": str(data_dir), "split": split})
-    for path in (metrics_json, per_target_csv):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(per_target_csv, index=False)
-    Path(metrics_json).write_text(json.dumps(summary, indent=2) + "\n")
+    with atomic_path(per_target_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    write_json(metrics_json, summary)
     if predictions:
-        np.save(predictions, probs.astype(np.float16))
+        with atomic_path(predictions, suffix=".npy") as tmp:  # np.save adds .npy to other names
+            np.save(tmp, probs.astype(np.float16))
     return summary
