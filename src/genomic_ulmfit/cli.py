@@ -584,16 +584,17 @@ def _classify(args) -> None:
 def _evaluate(args) -> None:
     from .checkpoint import load_checkpoint
     from .data import read_dataset
+    from .io.atomic import atomic_path, write_json
     from .metrics import evaluate_predictions
     from .train import predict
     meta, _ = load_checkpoint(args.model, "classifier")
     pred = predict(args.model, read_dataset(args.dataset), args.split, device=_device(args),
                    dataset_name=str(args.dataset))
-    args.predictions.parent.mkdir(parents=True, exist_ok=True)
-    pred.to_csv(args.predictions, index=False)
     metrics = evaluate_predictions(pred, meta["classes"], args.positive)
     metrics.update({"model": str(args.model), "dataset": str(args.dataset), "split": args.split})
-    _write_json(args.metrics, metrics)
+    with atomic_path(args.predictions) as tmp:  # a rerun never leaves half a table behind
+        pred.to_csv(tmp, index=False)
+    write_json(args.metrics, metrics)  # strict JSON: undefined metrics are null, not NaN
     logger.info("%s on %s/%s: %s", args.model, args.dataset, args.split,
                 {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)})
 

@@ -73,11 +73,14 @@ def read_dataset(path: str | os.PathLike[str]) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; a dataset TSV has columns "
                          f"{list(DATASET_COLUMNS)} (and optional provenance columns)")
+    # 'promoter ' and 'promoter' are one class: a stray space must not add a model output
+    df["label"] = df["label"].str.strip()
     bad = sorted(s for s in set(df["split"]) if s not in ("train", "valid") and not is_test_split(s))
     if bad:
         row = int(df.index[df["split"].isin(bad)][0]) + 2
         raise ValueError(f"{path}: line {row}: split {bad[0]!r}; expected train, valid, test "
                          "or a named test split test_<name>")
+    df.attrs["source"] = str(path)  # later errors (class_names, encode_split) name the file
     return df
 
 
