@@ -633,17 +633,17 @@ def _classify(args) -> None:
 def _evaluate(args) -> None:
     from .checkpoint import check_requested, load_checkpoint
     from .data import read_dataset
+    from .io.atomic import write_json
     from .metrics import evaluate_predictions
-    from .train import predict
+    from .train import predict, write_csv
     meta, _ = load_checkpoint(args.model, "classifier")
     check_requested(meta, args.model, args.k, args.stride, "evaluate (--k/--stride)")
     pred = predict(args.model, read_dataset(args.dataset), args.split, device=_device(args),
                    dataset_name=str(args.dataset))
-    from .train import write_csv
-    write_csv(pred, args.predictions)
     metrics = evaluate_predictions(pred, meta["classes"], args.positive)
     metrics.update({"model": str(args.model), "dataset": str(args.dataset), "split": args.split})
-    _write_json(args.metrics, metrics)
+    write_csv(pred, args.predictions)  # atomic, and only once the metrics could be computed
+    write_json(args.metrics, metrics)  # strict JSON: undefined metrics are null, not NaN
     logger.info("%s on %s/%s: %s", args.model, args.dataset, args.split,
                 {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)})
 

@@ -16,6 +16,7 @@ from fastai.torch_core import TensorCategory
 from fastai.text.data import TensorText
 
 from .datasets.common import DATASET_COLUMNS, read_dataset  # noqa: F401 (re-exported)
+from .errors import InputError
 from .kmers import PAD_ID, KmerTokenizer
 
 
@@ -164,19 +165,47 @@ class LabelledSequences:
                 for t, y in zip(self.tokens, self.targets)]
 
 
-def class_names(df: pd.DataFrame) -> list[str]:
-    """Classes in a fixed order (sorted), so every split and run agrees."""
-    return sorted(df["label"].unique().tolist())
+def _source(df: pd.DataFrame, source: str | None) -> str:
+    """The file a frame came from, for messages (read_dataset records it in df.attrs)."""
+    return source or df.attrs.get("source", "dataset")
+
+
+def class_names(df: pd.DataFrame, source: str | None = None) -> list[str]:
+    """The task's classes: the train split's labels, sorted, so every split and run agrees.
+
+    The train split fixes the task: a label only valid or test has (a typo, a class without
+    training data) would otherwise add a model output and turn a binary task multi-class.
+    """
+    where = _source(df, source)
+    check_split_present(df, "train", where)
+    classes = sorted(df.loc[df["split"] == "train", "label"].unique().tolist())
+    for split in sorted(set(df["split"]) - {"train"}):
+        _check_known_labels(df[df["split"] == split], split, classes, where, "the train split's labels")
+    return classes
+
+
+def check_split_present(df: pd.DataFrame, split: str, source: str = "dataset") -> None:
+    """InputError naming the splits the dataset has, when `split` is not among them."""
+    if not (df["split"] == split).any():
+        have = sorted(set(df["split"]))
+        raise InputError(f"{source}: no split {split!r}; the dataset has split(s) {have}"
+                         + ("" if split != "valid" else "; a classifier needs train and valid"))
+
+
+def _check_known_labels(part: pd.DataFrame, split: str, classes: list[str], source: str,
+                        what: str) -> None:
+    unknown = sorted(set(part["label"]) - set(classes))
+    if unknown:
+        raise InputError(f"{source}: split {split!r} has label(s) {unknown} not among {what} "
+                         f"{classes}; labels of valid and test must be classes of the train split")
 
 
 def encode_split(df: pd.DataFrame, split: str, tokenizer: KmerTokenizer, classes: list[str],
                  source: str = "dataset") -> LabelledSequences:
-    """Tokenize the sequences of one split; unknown labels are an error."""
+    """Tokenize the sequences of one split; a missing split or an unknown label is an error."""
+    check_split_present(df, split, source)
     part = df[df["split"] == split]
-    unknown = sorted(set(part["label"]) - set(classes))
-    if unknown:
-        raise ValueError(f"{source}: split {split!r} has label(s) {unknown} not among the "
-                         f"model's classes {classes}")
+    _check_known_labels(part, split, classes, source, "the model's classes (its train labels)")
     index = {c: i for i, c in enumerate(classes)}
     tokens = [tokenizer.encode(seq, f"{source}: record {rid}")
               for rid, seq in zip(part["id"], part["sequence"])]

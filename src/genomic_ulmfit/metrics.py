@@ -1,9 +1,21 @@
-"""Classification metrics from scikit-learn, for binary and multi-class tasks."""
+"""Classification metrics from scikit-learn, for binary and multi-class tasks.
+
+A metric that an evaluation set cannot define (recall of a class it lacks, an AUC over one
+class) is NaN here and null in the JSON of `evaluate_predictions`, never a number that looks
+like a result (sklearn's 0 for an undefined recall or MCC).
+"""
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
+
+from .errors import InputError
+from .io.atomic import json_safe
+
+logger = logging.getLogger(__name__)
 
 POSITIVE_DEFAULTS = ("promoter", "enhancer", "mRNA", "positive", "1")
 
@@ -24,15 +36,17 @@ def binary_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5
     """y_true in {0, 1} (1 = positive class), score = P(positive)."""
     y_pred = (score >= threshold).astype(int)
     tn, fp, fn, tp = skm.confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
-    both = len(np.unique(y_true)) == 2
+    has_pos, has_neg = tp + fn > 0, tn + fp > 0
+    both = has_pos and has_neg
+    nan = float("nan")
     return {
         "n": int(len(y_true)),
         "accuracy": skm.accuracy_score(y_true, y_pred),
         "precision": skm.precision_score(y_true, y_pred, zero_division=0),
-        "recall": skm.recall_score(y_true, y_pred, zero_division=0),
-        "specificity": tn / (tn + fp) if tn + fp else float("nan"),
-        "mcc": skm.matthews_corrcoef(y_true, y_pred),
-        "f1": skm.f1_score(y_true, y_pred, zero_division=0),
+        "recall": skm.recall_score(y_true, y_pred) if has_pos else nan,
+        "specificity": tn / (tn + fp) if has_neg else nan,
+        "mcc": skm.matthews_corrcoef(y_true, y_pred) if both else nan,
+        "f1": skm.f1_score(y_true, y_pred, zero_division=0) if has_pos else nan,
         "roc_auc": skm.roc_auc_score(y_true, score) if both else float("nan"),
         "pr_auc": skm.average_precision_score(y_true, score) if both else float("nan"),
         "confusion": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
@@ -51,16 +65,22 @@ def multiclass_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str]
         ap, ar, af, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels,
                                                             average=avg, zero_division=0)
         out.update({f"precision_{avg}": ap, f"recall_{avg}": ar, f"f1_{avg}": af})
-    present = np.unique(y_true)
-    if len(present) == len(classes):
-        out["roc_auc_macro"] = skm.roc_auc_score(y_true, probs, multi_class="ovr", labels=labels)
-    out["per_class"] = {c: {"precision": p[i], "recall": r[i], "f1": f[i], "support": int(support[i])}
+    all_present = len(np.unique(y_true)) == len(classes)
+    out["roc_auc_macro"] = (skm.roc_auc_score(y_true, probs, multi_class="ovr", labels=labels)
+                            if all_present else float("nan"))
+    nan = float("nan")
+    out["per_class"] = {c: {"precision": p[i], "recall": r[i] if support[i] else nan,
+                            "f1": f[i] if support[i] else nan, "support": int(support[i])}
                         for i, c in enumerate(classes)}
     return out
 
 
 def evaluate_predictions(pred: pd.DataFrame, classes: list[str], positive: str | None = None) -> dict:
-    """Metrics of a predictions table (id, label, prediction, prob_<class>...)."""
+    """Metrics of a predictions table (id, label, prediction, prob_<class>...), JSON-ready:
+    undefined metrics are None, and `absent_classes` lists the classes no row has."""
+    unknown = sorted(set(pred["label"]) - set(classes))
+    if unknown:
+        raise InputError(f"predictions have label(s) {unknown} that are not the model's classes {classes}")
     index = {c: i for i, c in enumerate(classes)}
     y_true = pred["label"].map(index).to_numpy()
     probs = pred[[f"prob_{c}" for c in classes]].to_numpy()
@@ -70,16 +90,12 @@ def evaluate_predictions(pred: pd.DataFrame, classes: list[str], positive: str |
         result["positive_class"] = pos
     else:
         result = multiclass_metrics(y_true, probs, classes)
-    return _plain(result)
-
-
-def _plain(d):
-    """numpy scalars -> Python floats, so the result serializes to JSON."""
-    if isinstance(d, dict):
-        return {k: _plain(v) for k, v in d.items()}
-    if isinstance(d, (np.floating, np.integer)):
-        return d.item()
-    return d
+    absent = [c for c in classes if c not in set(pred["label"])]
+    if absent:
+        logger.warning("the evaluated split has no example of class(es) %s: the metrics that "
+                       "need every class (their recall or specificity, MCC, AUCs) are null", absent)
+    result["absent_classes"] = absent
+    return json_safe(result)
 
 
 # -- multi-label (DeepSEA's 919 targets) ----------------------------------------------------------

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .io.atomic import atomic_path, write_text
+
 __all__ = ["METRIC_NAMES", "metric_name", "load_metrics", "metric_value", "results_table",
            "format_markdown", "write_table"]
 
@@ -187,8 +189,8 @@ def write_table(rows: Sequence[Mapping], metrics: Sequence[str], title: str,
                 metric_names: Mapping[str, str] | None = None) -> pd.DataFrame:
     """results_table written as CSV (all numbers) and Markdown (rounded); returns the table."""
     table = results_table(rows, metrics)
-    for p in (csv_path, md_path):
-        Path(p).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(csv_path, index=False)
-    Path(md_path).write_text(format_markdown(table, metrics, title, metric_names))
+    markdown = format_markdown(table, metrics, title, metric_names)
+    with atomic_path(csv_path) as tmp:  # a table is replaced whole or not at all
+        table.to_csv(tmp, index=False)
+    write_text(md_path, markdown)
     return table

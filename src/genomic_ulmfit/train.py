@@ -49,11 +49,27 @@ logger = logging.getLogger(__name__)
 LR_DECAY = 2.6  # discriminative learning rates: each lower layer group gets lr / 2.6
 
 
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+
+
 def pick_device(name: str = "auto") -> torch.device:
-    """CUDA when present (or asked for), otherwise the CPU."""
+    """CUDA when present (or asked for), otherwise the CPU. A name torch does not know, or a
+    device this machine lacks, is an InputError naming the allowed ones (not a RuntimeError
+    from deep inside torch)."""
+    import re
+    from .errors import InputError
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", name):
+        raise InputError(f"--device {name!r}: expected {DEVICES} (auto: CUDA when present, else cpu)")
+    device = torch.device(name)
+    n_cuda = torch.cuda.device_count()
+    if device.type == "cuda" and (device.index or 0) >= n_cuda:
+        raise InputError(f"--device {name!r}: this machine has {n_cuda} CUDA device(s); "
+                         f"expected {DEVICES} (auto: CUDA when present, else cpu)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"--device 'mps': MPS is not available on this machine; expected {DEVICES}")
+    return device
 
 
 class EpochLog(Callback):

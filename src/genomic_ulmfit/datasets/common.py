@@ -13,15 +13,14 @@ import json
 import logging
 import os
 import re
-import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from genomic_ulmfit.homology import blast_all_vs_all, homology_aware_split, stratified_split
+from genomic_ulmfit.io.atomic import atomic_path, json_safe
 
 __all__ = [
     "DATASET_COLUMNS",
@@ -73,11 +72,14 @@ def read_dataset(path: str | os.PathLike[str]) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; a dataset TSV has columns "
                          f"{list(DATASET_COLUMNS)} (and optional provenance columns)")
+    # 'promoter ' and 'promoter' are one class: a stray space must not add a model output
+    df["label"] = df["label"].str.strip()
     bad = sorted(s for s in set(df["split"]) if s not in ("train", "valid") and not is_test_split(s))
     if bad:
         row = int(df.index[df["split"].isin(bad)][0]) + 2
         raise ValueError(f"{path}: line {row}: split {bad[0]!r}; expected train, valid, test "
                          "or a named test split test_<name>")
+    df.attrs["source"] = str(path)  # later errors (class_names, encode_split) name the file
     return df
 
 
@@ -210,19 +212,8 @@ def split_from_args(df: pd.DataFrame, args: argparse.Namespace) -> tuple[pd.Data
 # --------------------------------------------------------------------------- output
 
 
-@contextmanager
-def atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; os.replace it onto `path` only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+# The package's one atomic writer; the old name stays for callers outside this package.
+atomic_target = atomic_path
 
 
 def split_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
@@ -246,9 +237,9 @@ def write_dataset(df: pd.DataFrame, out: Path, summary: dict, columns: list[str]
     summary = {**summary, "n": len(df), "counts": split_counts(df)}
     json_path = summary_path(out)
     with ExitStack() as stack:
-        tsv_tmp = stack.enter_context(atomic_target(out))
-        json_tmp = stack.enter_context(atomic_target(json_path))
+        tsv_tmp = stack.enter_context(atomic_path(out))
+        json_tmp = stack.enter_context(atomic_path(json_path))
         df[columns].to_csv(tsv_tmp, sep="\t", index=False, compression="gzip" if out.suffix == ".gz" else None)
-        json_tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        json_tmp.write_text(json.dumps(json_safe(summary), indent=2, default=str, allow_nan=False) + "\n")
     logger.info("wrote %s (%d rows: %s) and %s", out, len(df), summary["counts"], json_path)
     return json_path

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import logging
 import re
 import time
@@ -32,9 +31,10 @@ from Bio import SeqIO
 from Bio.SeqFeature import CompoundLocation, ExactPosition, SeqFeature
 from Bio.SeqRecord import SeqRecord
 
-from genomic_ulmfit.datasets.common import atomic_target, cap_per_class, split_counts
+from genomic_ulmfit.datasets.common import cap_per_class, split_counts
 from genomic_ulmfit.fasta import is_gzip, reverse_complement
 from genomic_ulmfit.homology import blast_all_vs_all, homology_aware_split, leakage_report
+from genomic_ulmfit.io.atomic import atomic_path, write_json
 
 __all__ = ["build_ecoli_promoter_set", "ecoli_dataset_main"]
 
@@ -284,12 +284,11 @@ def ecoli_dataset_main(argv: list[str] | None = None) -> None:
         "counts": split_counts(split),
         "leakage": leakage_report(split, pairs),
     }
-    with atomic_target(args.out) as tmp:
+    with atomic_path(args.out) as tmp:
         split[OUTPUT_COLUMNS].to_csv(tmp, sep="\t", index=False,
                                      compression="gzip" if args.out.suffix == ".gz" else None)
     summary_path = args.out.with_name(args.out.stem + ".summary.json")
-    with atomic_target(summary_path) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(summary_path, summary)
     logger.info("wrote %s (%d rows) and %s", args.out, len(split), summary_path)
 
 

@@ -14,7 +14,10 @@ label, optional id and split).
 
 Repeated sequences are kept once (the first occurrence; test inputs are read first,
 so a test sequence never reappears in training); a sequence found under two labels
-is dropped everywhere. Both are counted in the summary.
+is dropped everywhere. Records shorter than --min-seq-length (default: the longest k-mer a
+tokenizer takes, so that every k works) are dropped too, or refused with
+--short-records error. All three are counted in the summary. Labels are stripped of
+surrounding whitespace ('promoter ' is the class promoter).
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ import pandas as pd
 from genomic_ulmfit.datasets.common import (
     add_split_args, check_sequence, check_split_name, split_from_args, write_dataset,
 )
+from genomic_ulmfit.errors import InputError
 from genomic_ulmfit.fasta import iter_fasta_records, open_text
+from genomic_ulmfit.kmers import MAX_K
 
 __all__ = [
     "build_fasta_classes",
     "dedupe_sequences",
+    "drop_short_sequences",
     "fasta_classes_main",
     "labelled_table_main",
     "read_labelled_table",
@@ -44,6 +50,7 @@ logger = logging.getLogger(__name__)
 OUTPUT_COLUMNS = ["id", "sequence", "label", "split", "source", "record"]
 HEADER_REGEX = r"^(?P<id>\S+)\s+(?P<label>\S+)(?:\s+(?P<split>\S+))?"
 CLASS_FORMATS = ("auto", "fasta", "lines")
+SHORT_RECORDS = ("drop", "error")
 
 
 def _first_line(path: Path) -> str:
@@ -147,6 +154,7 @@ def build_fasta_classes(
         rows += [r for label, files in per_label.items() for f in files for r in _class_rows(Path(f), label, split, fmt)]
     rows += [r for label, files in classes.items() for f in files for r in _class_rows(Path(f), label, "", fmt)]
     df = pd.DataFrame(rows)
+    df["label"] = df["label"].str.strip()
     df["id"] = df["label"] + ":" + df["id"]
     df, stats = dedupe_sequences(df)
     df.attrs["build_stats"] = {**stats, "read": len(rows)}
@@ -167,7 +175,7 @@ def _table_rows(path: Path) -> list[dict]:
     rows = []
     for i, r in enumerate(df.to_dict("records")):
         where = f"{path}: line {i + 2}"
-        if not r["label"]:
+        if not r["label"].strip():
             raise ValueError(f"{where}: empty label; expected a class name")
         split = check_split_name(r["split"], where) if r.get("split") else ""
         rows.append({**r, "id": r.get("id") or f"row{i + 1}", "sequence": check_sequence(r["sequence"], where),
@@ -190,9 +198,37 @@ def read_labelled_table(path: str | Path, fmt: str = "auto", header_regex: str =
         raise ValueError(f"{path}: format {fmt!r}; expected auto, fasta or tsv")
     if not rows:
         raise ValueError(f"{path}: no labelled sequence found")
-    df, stats = dedupe_sequences(pd.DataFrame(rows))
+    rows = pd.DataFrame(rows)
+    rows["label"] = rows["label"].str.strip()
+    if (rows["label"] == "").any():
+        raise InputError(f"{path}: record {rows['record'][rows['label'] == ''].iloc[0]}: empty label; "
+                         "expected a class name")
+    df, stats = dedupe_sequences(rows)
     df.attrs["build_stats"] = {**stats, "read": len(rows)}
     return df
+
+
+def drop_short_sequences(df: pd.DataFrame, min_length: int, on_short: str = "drop") -> tuple[pd.DataFrame, dict]:
+    """Rows with at least `min_length` bases, and the count of the others (by label).
+
+    A record shorter than k has no k-mer: kept, it would fail only at `classify`, long after
+    the dataset was built. `on_short="error"` refuses it instead, naming file and record.
+    """
+    if on_short not in SHORT_RECORDS:
+        raise InputError(f"short records: {on_short!r}; expected one of {', '.join(SHORT_RECORDS)}")
+    short = df["sequence"].str.len() < min_length
+    if short.any() and on_short == "error":
+        first = df.loc[short].iloc[0]
+        raise InputError(f"{first['source']}: record {first['record']!r} has {len(first['sequence'])} bases, "
+                         f"fewer than --min-seq-length {min_length}; remove it, lower --min-seq-length "
+                         "or drop such records with --short-records drop")
+    by_label = {str(k): int(v) for k, v in df.loc[short, "label"].value_counts().sort_index().items()}
+    if short.any():
+        logger.warning("dropped %d record(s) shorter than %d bases %s (e.g. %s)", int(short.sum()),
+                       min_length, by_label, df.loc[short, "id"].iloc[0])
+    stats = {"min_seq_length": min_length, "too_short_sequences": int(short.sum()),
+             "too_short_by_label": by_label}
+    return df.loc[~short].reset_index(drop=True), stats
 
 
 # --------------------------------------------------------------------------- command line
@@ -200,6 +236,7 @@ def read_labelled_table(path: str | Path, fmt: str = "auto", header_regex: str =
 
 def _files_of(text: str, what: str) -> tuple[str, list[Path]]:
     key, sep, files = text.partition("=")
+    key = key.strip()  # '--class "promoter =a.fa"' names the class promoter
     if not sep or not key or not files:
         raise ValueError(f"{what} {text!r}; expected LABEL=FILE[,FILE...]")
     return key, [Path(f) for f in files.split(",")]
@@ -225,12 +262,20 @@ def _test_args(items: list[str]) -> dict[str, dict[str, list[Path]]]:
 
 
 def _write(df: pd.DataFrame, args: argparse.Namespace, summary: dict) -> None:
+    build = dict(df.attrs["build_stats"])
+    df, short = drop_short_sequences(df, args.min_seq_length, args.short_records)
     split, info = split_from_args(df, args)
-    write_dataset(split, args.out, {**summary, "build": df.attrs["build_stats"], "split": info}, OUTPUT_COLUMNS)
+    write_dataset(split, args.out, {**summary, "build": {**build, **short}, "split": info}, OUTPUT_COLUMNS)
 
 
 def _setup(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="output TSV; .summary.json next to it")
+    p.add_argument("--min-seq-length", type=int, default=MAX_K,
+                   help=f"shortest record kept, in bases (default {MAX_K}, the longest k-mer a tokenizer "
+                        "takes; a record shorter than a model's k cannot be classified)")
+    p.add_argument("--short-records", default="drop", choices=SHORT_RECORDS,
+                   help="records shorter than --min-seq-length: drop and count them in the summary "
+                        "(default), or error")
     add_split_args(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

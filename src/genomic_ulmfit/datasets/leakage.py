@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from genomic_ulmfit.datasets.common import atomic_target, read_dataset
+from genomic_ulmfit.datasets.common import read_dataset
 from genomic_ulmfit.homology import blast_between
+from genomic_ulmfit.io.atomic import atomic_path, write_json
 
 __all__ = ["dataset_leakage", "leakage_main", "leakage_table", "leakage_table_main"]
 
@@ -52,7 +53,7 @@ def leakage_table(reports: dict[str, Path], out: Path) -> pd.DataFrame:
                          "share": round(r["share"], 4), "min_length": report["min_length"],
                          "min_identity": report["min_identity"]})
     table = pd.DataFrame(rows, columns=["task", "split", "n", "n_with_hit", "share", "min_length", "min_identity"])
-    with atomic_target(Path(out)) as tmp:
+    with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
     return table
 
@@ -75,8 +76,7 @@ def leakage_main(argv: list[str] | None = None) -> None:
     _logging(args.log_level)
     report = dataset_leakage(read_dataset(args.dataset), args.word_size, args.min_length,
                              args.min_identity, args.threads)
-    with atomic_target(args.out) as tmp:
-        tmp.write_text(json.dumps({"dataset": str(args.dataset), **report}, indent=2) + "\n")
+    write_json(args.out, {"dataset": str(args.dataset), **report})
 
 
 def leakage_table_main(argv: list[str] | None = None) -> None:
