@@ -19,6 +19,7 @@ IMPORT_NAMES = {
     "pyyaml": "yaml", "tqdm": "tqdm", "pytorch": "torch", "fastai": "fastai",
     "matplotlib": "matplotlib", "seaborn": "seaborn", "snakemake": "snakemake",
     "jsonschema": "jsonschema", "tabulate": "tabulate", "scipy": "scipy", "h5py": "h5py",
+    "pybigwig": "pyBigWig",
 }
 
 

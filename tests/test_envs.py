@@ -15,7 +15,7 @@ from env_guard import IMPORT_NAMES, env_packages
 
 REPO = Path(__file__).resolve().parents[1]
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
-CONDA_TO_PIP = {"pytorch": "torch"}
+CONDA_TO_PIP = {"pytorch": "torch", "pybigwig": "pyBigWig"}
 NOT_ON_PYPI = {"python", "bedtools", "blast"}
 
 # The only conda pins allowed to differ from pyproject.toml: (conda pin, venv pin). Each is a
@@ -39,6 +39,8 @@ CONDA_PIN_DIFFERS = {
     "pyfaidx": ("0.9.0.4", "0.9.2.2"),
     # https://anaconda.org/bioconda/pybedtools/files (newest 0.12.0, linux-64 py311 builds)
     "pybedtools": ("0.12.0", "0.12.1"),
+    # https://anaconda.org/bioconda/pybigwig/files (versions listed up to 0.3.25); PyPI wheel 0.3.29
+    "pybigwig": ("0.3.25", "0.3.29"),
 }
 # a differing pin stays on the venv's major.minor series, except these (one minor behind)
 MINOR_BEHIND_OK = {"pandas", "biopython"}

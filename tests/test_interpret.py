@@ -196,6 +196,24 @@ def test_bedgraph_and_bed_are_valid_tracks(scan, planted_genome):
     assert peak[0] == "chrA" and 1500 - WINDOW <= int(peak[1]) <= 1500 + WINDOW
 
 
+def test_every_bedgraph_has_a_bigwig_with_the_same_intervals_and_values(scan, planted_genome):
+    """What IGV / UCSC read at genome scale: read back with pyBigWig, each BigWig holds its
+    bedGraph's intervals and values, and every chromosome of the genome index."""
+    import pyBigWig
+    prefix, _ = scan
+    genome, _ = planted_genome
+    for name in ("scan", "scan.plus", "scan.minus"):
+        rows = _track(prefix.parent / f"{name}.bedgraph")
+        bw = pyBigWig.open(str(prefix.parent / f"{name}.bw"))
+        try:
+            assert bw.isBigWig() and bw.chroms() == dict(genome.sizes)
+            got = [(c, s, e, v) for c in sorted(genome.sizes) for s, e, v in (bw.intervals(c) or ())]
+        finally:
+            bw.close()
+        assert [(c, s, e) for c, s, e, _ in got] == [(r[0], int(r[1]), int(r[2])) for r in rows], name
+        np.testing.assert_allclose([v for *_, v in got], [float(r[3]) for r in rows], atol=1e-6)
+
+
 def test_scan_of_a_region_and_region_errors(model, planted_genome, tmp_path):
     genome, _ = planted_genome
     s = scan_main(model[0], genome.fasta, tmp_path / "r", WINDOW, 10, 0.9, regions=["chrA:1001-2000"],

@@ -204,6 +204,10 @@ def test_e2e_genome_scan(e2e):
     assert all(0 <= float(r[3]) <= 1 for r in graph)
     for strand in ("plus", "minus"):
         assert len(_track_rows(scan / f"scan.{strand}.bedgraph", sizes)) == len(graph)
+    import pyBigWig  # the genome-scale track: the bedGraph's intervals, the genome's chromosomes
+    bw = pyBigWig.open(str(scan / "scan.bw"))
+    assert bw.chroms() == sizes and len(bw.intervals("NC_000913.3")) == len(graph)
+    bw.close()
     called = _track_rows(scan / "scan.called.bed", sizes)
     assert len(called) == summary["called_regions"] and all(r[5] in "+-" for r in called)
     starts = [r for r in _track_rows(scan / "cds_starts.bed", sizes) if int(r[1]) < 40_000]

@@ -30,7 +30,7 @@ import torch
 
 from .checkpoint import checkpoint_config, checkpoint_tokenizer, load_checkpoint
 from .errors import InputError
-from .io.atomic import atomic_open, write_json, write_text
+from .io.atomic import atomic_open, atomic_path, write_json, write_text
 from .kmers import N_SPECIAL, UNK_ID, encode_bases, kmer_ids, n_tokens
 from .logs import progress
 from .metrics import positive_class
@@ -244,13 +244,38 @@ def bedgraph_rows(windows: pd.DataFrame, step: int, sizes: dict[str, int]) -> pd
 
 def write_bedgraph(windows: pd.DataFrame, step: int, sizes: dict[str, int], path: Path,
                    name: str, description: str) -> int:
+    """The track as bedGraph at `path` and as BigWig beside it (`.bw`: what IGV and the UCSC
+    browser read quickly at genome scale); both hold the same intervals and 4-decimal values."""
     rows = bedgraph_rows(windows, step, sizes)
+    rows["value"] = rows["value"].astype(float).round(4)
     with atomic_open(path) as fh:
         fh.write(_track_line("bedGraph", name, description,
                              "visibility=full autoScale=off viewLimits=0:1 color=31,119,180"))
         for c, s, e, v in rows.itertuples(index=False):
             fh.write(f"{c}\t{s}\t{e}\t{v:.4f}\n")
+    write_bigwig(rows, sizes, bigwig_path(path))
     return len(rows)
+
+
+def bigwig_path(bedgraph: Path) -> Path:
+    """scan.plus.bedgraph -> scan.plus.bw"""
+    return Path(bedgraph).with_suffix(".bw")
+
+
+def write_bigwig(rows: pd.DataFrame, sizes: dict[str, int], path: Path) -> None:
+    """bedGraph rows (chrom, start, end, value; sorted, non-overlapping) as a BigWig whose
+    header holds every chromosome of the genome index, in the rows' (sorted) order."""
+    import pyBigWig
+    with atomic_path(path, suffix=".bw") as tmp:
+        bw = pyBigWig.open(str(tmp), "w")
+        try:
+            bw.addHeader([(c, int(sizes[c])) for c in sorted(sizes)])
+            for chrom, part in rows.groupby("chrom", sort=True):
+                bw.addEntries([str(chrom)] * len(part), part["start"].astype(int).tolist(),
+                              ends=part["end"].astype(int).tolist(),
+                              values=part["value"].astype(float).tolist())
+        finally:
+            bw.close()
 
 
 def called_regions(windows: pd.DataFrame, threshold: float) -> pd.DataFrame:
@@ -292,7 +317,8 @@ def scan_main(model: Path, genome_fasta: Path, out_prefix: Path, window: int, st
               batch_size: int = 256, device: str = "cpu", positive: str | None = None,
               track_name: str = "Genomic-ULMFiT") -> dict:
     """Scan and write <prefix>.windows.tsv.gz, .bedgraph (max of strands), .plus.bedgraph,
-    .minus.bedgraph, .called.bed, .regions.bed (what was scanned) and .summary.json."""
+    .minus.bedgraph (each with its BigWig, .bw, .plus.bw, .minus.bw), .called.bed,
+    .regions.bed (what was scanned) and .summary.json."""
     from .datasets.genomes import open_genome
     import time
     genome = open_genome(genome_fasta)
@@ -314,7 +340,8 @@ def scan_main(model: Path, genome_fasta: Path, out_prefix: Path, window: int, st
                            Path(f"{prefix}.{word}.bedgraph"), f"{track_name} {strand}",
                            f"{what}, {word} strand")
         else:
-            write_text(Path(f"{prefix}.{word}.bedgraph"), _track_line("bedGraph", f"{track_name} {strand}", f"{word} strand not scanned"))
+            write_bedgraph(windows.iloc[0:0], step, genome.sizes, Path(f"{prefix}.{word}.bedgraph"),
+                           f"{track_name} {strand}", f"{word} strand not scanned")
     called = called_regions(windows, threshold)
     write_called_regions(called, Path(prefix + ".called.bed"), f"{track_name} calls",
                          f"windows with P({clf.positive}) >= {threshold}, merged per strand")

@@ -162,8 +162,8 @@ rule embedding_map:
 
 
 SCAN_DIR = INTERPRET_DIR + "/scan/{genome}"
-SCAN_FILES = ("windows.tsv.gz", "bedgraph", "plus.bedgraph", "minus.bedgraph", "called.bed",
-              "regions.bed", "summary.json")
+SCAN_FILES = ("windows.tsv.gz", "bedgraph", "plus.bedgraph", "minus.bedgraph", "bw", "plus.bw",
+              "minus.bw", "called.bed", "regions.bed", "summary.json")
 
 
 def scan_window(w):
