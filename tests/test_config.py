@@ -121,3 +121,24 @@ def test_config_reference_is_generated_from_the_schema_and_names_every_key():
     for name, node in schema["definitions"].items():
         for key in keys(node, ""):
             assert f"`{key}`" in text, (name, key)
+
+
+def test_short_record_settings_reach_the_builder_and_are_checked(config, sources, tmp_path):
+    """fasta_classes / labelled_table tasks may set min_seq_length and short_records; the
+    dataset job's command carries them, and a wrong value is named."""
+    from workflow_run import snakemake, write_config
+    task = {"builder": "fasta_classes", "inputs": {"pos": "cnn_bacillus_prom", "neg": "cnn_bacillus_non_prom"},
+            "params": {"classes": {"promoter": ["pos"], "other": ["neg"]}, "min_seq_length": 20,
+                       "short_records": "error"}}
+    cfg = copy.deepcopy(config)
+    cfg["tasks"]["bsub"] = task
+    cfg["experiments"] = {"bsub_naive": {"task": "bsub", "k": 3, "stride": 3}}
+    cfg["tables"] = {}
+    cfg.pop("interpret", None)
+    validate_config(copy.deepcopy(cfg), SCHEMA, sources)
+    res = snakemake(tmp_path, "-n", "-p", "--cores", "1", "results/datasets/bsub.tsv",
+                    configfile=write_config(tmp_path / "c.yaml", cfg))
+    assert "--min-seq-length 20 --short-records error" in res.stdout
+    cfg["tasks"]["bsub"]["params"]["short_records"] = "keep"
+    with pytest.raises(ConfigError, match=r"tasks\.bsub\.params\.short_records: 'keep' is not allowed"):
+        validate_config(cfg, SCHEMA, sources)

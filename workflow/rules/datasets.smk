@@ -68,6 +68,11 @@ def split_args(w):
         args.append("--no-stratify")
     if p.get("max_per_class"):
         args.append(f"--max-per-class {p['max_per_class']}")
+    # set only when the task sets them (the builder's defaults otherwise; commands unchanged)
+    if p.get("min_seq_length") is not None:
+        args.append(f"--min-seq-length {p['min_seq_length']}")
+    if p.get("short_records"):
+        args.append(f"--short-records {p['short_records']}")
     if p.get("homology_split"):
         args.append("--homology-split")
         args += [f"--{k.replace('_', '-')} {p[k]}" for k in ("n_test", "n_valid") if p.get(k) is not None]
