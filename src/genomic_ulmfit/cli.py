@@ -40,6 +40,8 @@ import os
 import sys
 from pathlib import Path
 
+from .errors import InputError
+
 logger = logging.getLogger("genomic_ulmfit")
 
 
@@ -620,7 +622,7 @@ def _classify(args) -> None:
     elif args.k and args.stride:
         tok = KmerTokenizer(args.k, args.stride)
     else:
-        raise SystemExit("classify: give --encoder (an LM checkpoint) or, for the naive "
+        raise InputError("classify: give --encoder (an LM checkpoint) or, for the naive "
                          "classifier, --k and --stride")
     summary = train_classifier(read_dataset(args.dataset), tok, s.model_config(), s.stages, args.out,
                                encoder_from=args.encoder, seed=args.seed, device=_device(args),
@@ -668,7 +670,7 @@ def _deepsea(args) -> None:
                                                           **json.loads(args.capstone)).to_dict())
         else:
             if not (k and stride):
-                raise SystemExit("deepsea-train --arch ulmfit: give --encoder (an LM checkpoint) or --k and --stride")
+                raise InputError("deepsea-train --arch ulmfit: give --encoder (an LM checkpoint) or --k and --stride")
             spec = model_spec("ulmfit", ulmfit=_config(args).to_dict(), k=k, stride=stride)
         summary = train_deepsea(args.data, spec, DeepSeaTraining.from_dict(json.loads(args.training)),
                                 args.out, seed=args.seed, device=_device(args), encoder_from=args.encoder,

@@ -61,8 +61,9 @@ def deepsea_train_args(w):
                  f"--capstone {shlex.quote(json.dumps(exp.get('overrides') or {}, sort_keys=True))}"]
     else:
         encoder = deepsea_encoder(w)
-        args += [f"--encoder {shlex.quote(encoder[0])}" if encoder
-                 else f"--k {exp['k']} --stride {exp['stride']}",
+        # with an encoder, --k/--stride are checked against the LM's (a mismatch stops the job)
+        args += [f"--k {exp['k']} --stride {exp['stride']}"
+                 + (f" --encoder {shlex.quote(encoder[0])}" if encoder else ""),
                  # a classifier on the LM's architecture: the config's classifier model settings
                  f"--preset {PROTOCOLS.preset} --model {_settings_json(PROTOCOLS.document('classifier', '')['model'])}"]
     return " ".join(args)
