@@ -149,7 +149,7 @@ def test_workflow_predict_scores_a_users_fasta_with_a_finished_runs_classifier(e
     fa = tmp_path / "my_sequences.fa"
     fa.write_text("".join(f">{r.id}\n{r.sequence}\n" for r in test.itertuples()) + ">too_short\nACG\n")
     mine = tmp_path / "my_sources.yaml"
-    mine.write_text(f"my_sequences:\n  url: {fa.as_uri()}\n  sha256: null\n")
+    mine.write_text(f"my_sequences:\n  url: {fa.as_uri()}\n  sha256: null\n  mirror_path: my_sequences.fa\n")
     run = dict(cfg, sources=[str(REPO / "resources" / "sources.yaml"), str(mine)],
                predict={"experiment": "genome_pretraining_finetuning", "seed": 0, "inputs": ["my_sequences"]})
     configfile = write_config(tmp_path / "predict.yaml", run)
