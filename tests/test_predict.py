@@ -147,7 +147,7 @@ def test_workflow_predict_scores_a_users_fasta_with_a_finished_runs_classifier(e
     data = pd.read_csv(workdir / "results" / "datasets" / "ecoli_promoters.tsv", sep="\t")
     test = data[data["split"] == "test"]
     fa = tmp_path / "my_sequences.fa"
-    fa.write_text("".join(f">{r.id}\n{r.sequence}\n" for r in test.itertuples()) + ">too_short\nACG\n")
+    fa.write_text("".join(f">{r.id}\n{r.sequence}\n" for r in test.itertuples()) + ">too_short\nAC\n")
     mine = tmp_path / "my_sources.yaml"
     mine.write_text(f"my_sequences:\n  url: {fa.as_uri()}\n  sha256: null\n  mirror_path: my_sequences.fa\n")
     run = dict(cfg, sources=[str(REPO / "resources" / "sources.yaml"), str(mine)],
